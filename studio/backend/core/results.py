@@ -1,0 +1,114 @@
+"""Typed results of every operation (REQ-H01, REQ-H10)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from studio.backend.core.contract import Contract
+
+__all__ = [
+    "DataSummary",
+    "ModelSummary",
+    "TrainResult",
+    "EvaluateResult",
+    "PredictResult",
+    "DistillResult",
+    "FileResult",
+    "LoadResult",
+    "ExportResult",
+]
+
+
+@dataclass(frozen=True)
+class DataSummary(Contract):
+    name: str
+    task: str  # classification, regression, binary, multilabel
+    input_kind: str  # vector, image, sequence
+    input_shape: tuple[int, ...]
+    num_samples: int
+    num_outputs: int
+    class_names: tuple[str, ...] = ()
+    class_counts: tuple[int, ...] = ()
+    split_sizes: dict[str, int] = field(default_factory=dict)
+    feature_names: tuple[str, ...] = ()
+    description: str = ""
+    preview: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelSummary(Contract):
+    name: str
+    description: str
+    params_total: int
+    params_trainable: int
+    size_bytes: int
+    macs: int
+    layers: tuple[dict[str, Any], ...] = ()
+    features: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    schema: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class TrainResult(Contract):
+    status: str  # finished, cancelled
+    model: str  # handle for evaluate/predict/save/export
+    epochs_run: int
+    steps: int
+    final_metrics: dict[str, float]
+    best_metrics: dict[str, float]
+    best_epoch: int
+    history: tuple[dict[str, float], ...] = ()
+    duration_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class EvaluateResult(Contract):
+    split: str
+    num_samples: int
+    metrics: dict[str, float]
+    per_class: tuple[dict[str, Any], ...] = ()
+    confusion: tuple[tuple[int, ...], ...] = ()
+    class_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PredictResult(Contract):
+    task: str
+    indices: tuple[int, ...] = ()
+    labels: tuple[str, ...] = ()
+    probabilities: tuple[tuple[float, ...], ...] = ()
+    top_k: tuple[tuple[tuple[str, float], ...], ...] = ()
+    values: tuple[tuple[float, ...], ...] = ()
+
+
+@dataclass(frozen=True)
+class DistillResult(Contract):
+    train: TrainResult
+    teacher_metrics: dict[str, float]
+    comparison: tuple[dict[str, Any], ...] = ()
+    gap_closed: float | None = None
+
+
+@dataclass(frozen=True)
+class FileResult(Contract):
+    path: str
+    size_bytes: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LoadResult(Contract):
+    model: str
+    path: str
+    size_bytes: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExportResult(Contract):
+    path: str
+    format: str
+    size_bytes: int
+    max_abs_diff: float
+    loader_snippet: str = ""
