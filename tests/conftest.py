@@ -41,3 +41,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             "Unknown requirement IDs in @pytest.mark.req (IDs are defined by headings in specs/*.md):\n  "
             + "\n  ".join(bad)
         )
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--traceability", metavar="PATH", default=None,
+                     help="write the requirement traceability table (specs/TRACEABILITY.md) from this run")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    target = config.getoption("--traceability")
+    if target:
+        from traceability import TraceabilityPlugin
+
+        config.pluginmanager.register(TraceabilityPlugin(pathlib.Path(target), SPECS), "studio-traceability")

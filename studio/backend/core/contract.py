@@ -155,7 +155,7 @@ def _decode(value: Any, hint: Any, where: str) -> Any:  # noqa: C901 - one dispa
             return tuple(_decode(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
         if len(args) != len(value):
             raise ValidationError(f"{where} must have {len(args)} items, not {len(value)}.", field=where)
-        return tuple(_decode(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(args, value)))
+        return tuple(_decode(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
     if origin is list:
         _expect(value, (list, tuple), where, "a list")
         return [_decode(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)] if args else list(value)

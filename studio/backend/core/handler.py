@@ -9,7 +9,8 @@ loop checks it between optimisation steps (REQ-H08, REQ-H09, REQ-T15).
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from studio.backend.core.events import Event
 

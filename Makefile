@@ -1,0 +1,38 @@
+# Set-up and everyday commands. Each target creates the virtual environment when it is
+# missing (or when pyproject.toml / constraints.txt changed) and installs with the pinned
+# constraints, so `make studio` and `make test` work on a fresh clone.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: studio test lint traceability bench bench-quick clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=24"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
+	@touch $(STAMP)
+
+## Start the studio on its built-in default data.
+studio: $(STAMP)
+	$(VENV)/bin/studio
+
+## Run the whole suite: lint, layering, tests; regenerates specs/TRACEABILITY.md from the run.
+test: $(STAMP)
+	$(PY) -m ruff check studio tests benchmarks tools
+	$(PY) -m pytest --traceability=specs/TRACEABILITY.md $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check studio tests benchmarks tools
+
+traceability: test
+
+bench: $(STAMP)
+	$(PY) -m benchmarks
+
+bench-quick: $(STAMP)
+	$(PY) -m benchmarks --quick
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Registers the PyTorch backend's handlers (placeholder until the handler module lands)."""

@@ -1,0 +1,127 @@
+"""One bridge between the window and a long-running handler (Orange's ConcurrentWidgetMixin idea).
+
+The handler runs in a worker ``QThread``. It emits events into an :class:`EventStream`, which
+never blocks; a GUI-side ``QTimer`` drains the stream at most ``max_rate`` times per second and
+hands the batch to the window through :attr:`RunBridge.events` (REQ-H23, REQ-U03). The worker
+sends exactly one Qt signal of its own at the end (``done`` or ``failed``), so the GUI event
+queue is never flooded, whatever the step rate.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+
+from studio.backend.core.errors import StudioError
+from studio.backend.core.handler import RunControl
+from studio.backend.core.stats_delivery import EventStream
+
+__all__ = ["RunBridge"]
+
+log = logging.getLogger(__name__)
+
+
+class _Job(QThread):
+    done = Signal(object)
+    failed = Signal(dict)
+
+    def __init__(self, call: Callable[..., Any], request: Any, stream: EventStream, control: RunControl) -> None:
+        super().__init__()
+        self.setObjectName("studio-run")
+        self._call, self._request, self._stream, self._control = call, request, stream, control
+
+    def run(self) -> None:  # runs in the worker thread
+        try:
+            result = self._call(self._request, events=self._stream.emit, control=self._control)
+        except StudioError as exc:
+            log.warning("run failed: %s", exc, exc_info=True)
+            self.failed.emit(exc.to_dict())
+        except Exception as exc:  # noqa: BLE001 - nothing may vanish inside the thread
+            log.error("unexpected error in run", exc_info=True)
+            self.failed.emit({
+                "type": type(exc).__name__, "code": "studio.internal",
+                "message": f"Something went wrong inside Studio: {exc}. Details are in the log file.",
+                "field": None, "value": None, "hint": None, "trace": traceback.format_exc(),
+            })
+        else:
+            self.done.emit(result)
+
+
+class RunBridge(QObject):
+    """Start, pause, resume and cancel one run at a time; deliver its events in batches."""
+
+    events = Signal(list)  # a batch of core events, in order, on the GUI thread
+    finished = Signal(object)  # the handler's result
+    failed = Signal(dict)  # StudioError.to_dict()
+    running_changed = Signal(bool)
+
+    def __init__(self, parent: QObject | None = None, max_rate: float = 30.0) -> None:
+        super().__init__(parent)
+        self._timer = QTimer(self)
+        self._timer.setInterval(max(1, int(1000 / max_rate)))
+        self._timer.timeout.connect(self._drain)
+        self._job: _Job | None = None
+        self._stream: EventStream = EventStream()
+        self.control = RunControl()
+        self.deliveries = 0
+
+    @property
+    def running(self) -> bool:
+        return self._job is not None
+
+    def start(self, call: Callable[..., Any], request: Any) -> None:
+        if self._job is not None:
+            raise RuntimeError("a run is already in progress")
+        self._stream = EventStream()
+        self.control = RunControl()
+        job = _Job(call, request, self._stream, self.control)
+        job.done.connect(self._on_done)
+        job.failed.connect(self._on_failed)
+        self._job = job
+        self._timer.start()
+        job.start()
+        self.running_changed.emit(True)
+
+    def pause(self) -> None:
+        self.control.pause()
+
+    def resume(self) -> None:
+        self.control.resume()
+
+    def cancel(self) -> None:
+        self.control.cancel()
+
+    def wait(self, timeout_ms: int = 30_000) -> bool:
+        """Block until the worker ends (used on close); True if it ended."""
+        job = self._job
+        return job.wait(timeout_ms) if job is not None else True
+
+    @Slot()
+    def _drain(self) -> None:
+        batch = self._stream.drain()
+        if batch:
+            self.deliveries += 1
+            self.events.emit(batch)
+
+    def _finish(self) -> None:
+        self._timer.stop()
+        self._drain()
+        job, self._job = self._job, None
+        if job is not None:
+            job.wait()
+            job.deleteLater()
+        self.running_changed.emit(False)
+
+    @Slot(object)
+    def _on_done(self, result: Any) -> None:
+        self._finish()
+        self.finished.emit(result)
+
+    @Slot(dict)
+    def _on_failed(self, error: dict) -> None:
+        self._finish()
+        self.failed.emit(error)
