@@ -1,0 +1,1 @@
+"""Studio's benchmarks: each module exposes ``run(quick: bool) -> dict[name, figure]``."""

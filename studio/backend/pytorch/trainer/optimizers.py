@@ -1,0 +1,77 @@
+"""Optimisers by name (REQ-T02): SGD (momentum, Nesterov), Adam, AdamW and RMSprop.
+
+:func:`check_optimizer` validates the configuration without building anything, so the trainer
+can refuse a bad request before any work; :func:`build_optimizer` builds one parameter group
+over the trainable parameters. ``config.momentum`` applies to SGD and RMSprop.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import torch
+
+from studio.backend.core.errors import ValidationError
+from studio.backend.core.requests import TrainConfig
+
+__all__ = ["OPTIMIZERS", "check_optimizer", "build_optimizer"]
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_optimizer(config: TrainConfig) -> None:
+    """Raise :class:`ValidationError` naming the field when the optimiser settings are unusable."""
+    name = config.optimizer.lower() if isinstance(config.optimizer, str) else config.optimizer
+    if name not in OPTIMIZERS:
+        raise ValidationError(
+            f"Unknown optimiser {config.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}.",
+            field="optimizer",
+            value=config.optimizer,
+            hint=f"Allowed: {', '.join(OPTIMIZERS)}.",
+        )
+    if not (_is_number(config.lr) and config.lr > 0):
+        raise ValidationError(
+            f"The learning rate must be a positive number, not {config.lr!r}.",
+            field="lr",
+            value=config.lr,
+            hint="Use a value such as 1e-3.",
+        )
+    if not (_is_number(config.weight_decay) and config.weight_decay >= 0):
+        raise ValidationError(
+            f"Weight decay must be zero or positive, not {config.weight_decay!r}.",
+            field="weight_decay",
+            value=config.weight_decay,
+        )
+    if not (_is_number(config.momentum) and 0 <= config.momentum < 1):
+        raise ValidationError(
+            f"Momentum must be in [0, 1), not {config.momentum!r}.", field="momentum", value=config.momentum
+        )
+    if name == "sgd" and config.nesterov and config.momentum == 0:
+        raise ValidationError(
+            "Nesterov momentum needs a momentum above zero.",
+            field="nesterov",
+            value=True,
+            hint="Set momentum (for example 0.9) or turn Nesterov off.",
+        )
+
+
+def build_optimizer(params: Iterable[torch.nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
+    """One optimiser over ``params`` (only those that require a gradient are kept)."""
+    check_optimizer(config)
+    trainable = [p for p in params if p.requires_grad]
+    if not trainable:
+        raise ValidationError("The model has no trainable parameters.", field="model")
+    name = config.optimizer.lower()
+    lr, wd = float(config.lr), float(config.weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(trainable, lr=lr, momentum=config.momentum, nesterov=config.nesterov, weight_decay=wd)
+    if name == "adam":
+        return torch.optim.Adam(trainable, lr=lr, weight_decay=wd)
+    if name == "adamw":
+        return torch.optim.AdamW(trainable, lr=lr, weight_decay=wd)
+    return torch.optim.RMSprop(trainable, lr=lr, momentum=config.momentum, weight_decay=wd)
