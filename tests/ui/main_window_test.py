@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pathlib
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
-
-import pytest
 
 RUN_TIMEOUT_MS = 120_000
 

@@ -24,9 +24,9 @@ from studio.backend.pytorch.data import (  # noqa: I001 - modules, not names
     LoadedData,
     Preprocessing,
     arrays_to_data,
+    augmenter_from_spec,
     builtin_datasets,
     csv_numeric,
-    csv_table,
     encode_features,
     epoch_permutation,
     fit_preprocessing,
@@ -603,6 +603,8 @@ def test_augmentation_is_seeded_and_keeps_shape_and_dtype():
         aug(torch.zeros(4, 3), 0)
     with pytest.raises(ValidationError):
         Augmenter.from_options({"rotation": 90})
+    assert augmenter_from_spec(True, "image", {"augment": {"noise": 0.0}}) == Augmenter(noise=0.0)
+    assert augmenter_from_spec(True, "vector") is None and augmenter_from_spec(False, "image") is None
 
 
 @pytest.mark.req("REQ-D09")
@@ -623,7 +625,3 @@ def test_only_training_batches_are_augmented_and_epochs_differ():
     table = builtin("iris")
     rows = make_batches(table, split_data(table, 0.2, 0.0, 0), "train", 16, augment=aug)
     assert rows.augment is None  # tabular data are never augmented
-
-
-def test_csv_table_module_is_the_general_reader():
-    assert csv_table.read_csv_table is read_csv_table

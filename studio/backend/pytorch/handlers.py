@@ -15,15 +15,24 @@ import torch
 from studio.backend.core.errors import OutOfMemoryError, StudioError, TrainingError, ValidationError
 from studio.backend.core.handler import EventSink, RunControl
 from studio.backend.core.registry import HandlerRegistry
-from studio.backend.core.requests import InspectDataRequest, InspectModelRequest, TrainRequest
-from studio.backend.core.results import DataSummary, ModelSummary, TrainResult
+from studio.backend.core.requests import (
+    EvaluateRequest,
+    InspectDataRequest,
+    InspectModelRequest,
+    PredictRequest,
+    TrainRequest,
+)
+from studio.backend.core.results import DataSummary, EvaluateResult, ModelSummary, PredictResult, TrainResult
 from studio.backend.pytorch import data as data_lib
 from studio.backend.pytorch import models as model_lib
+from studio.backend.pytorch.evaluation import evaluate_outputs
+from studio.backend.pytorch.inference import probabilities, run_model
 from studio.backend.pytorch.model_store import TrainedModel, store
+from studio.backend.pytorch.predict_inputs import inputs_to_tensor
 from studio.backend.pytorch.runtime import apply_runtime
 from studio.backend.pytorch.trainer import Trainer
 
-__all__ = ["register", "warm_up", "train", "inspect_data", "inspect_model"]
+__all__ = ["register", "warm_up", "train", "evaluate", "predict", "inspect_data", "inspect_model", "resolve_model"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -111,6 +120,81 @@ def train(request: TrainRequest, *, events: EventSink | None = None, control: Ru
     )
 
 
+def resolve_model(ref: str) -> TrainedModel:
+    """A model handle from train/load, or the path of a checkpoint to load."""
+    return store.get(ref)
+
+
+def _check_fits(model: TrainedModel, bundle: data_lib.DataBundle) -> None:
+    ours = (tuple(model.input_shape), int(model.num_outputs), model.task)
+    theirs = (tuple(bundle.input_shape), int(bundle.num_outputs), bundle.task)
+    if ours != theirs:
+        raise ValidationError(
+            f"The model expects inputs {ours[0]} with {ours[1]} outputs for {ours[2]}, but the data "
+            f"{bundle.name!r} gives {theirs[0]} with {theirs[1]} outputs for {theirs[2]}.",
+            code="data.mismatch", field="data", hint="Choose the data the model was trained on.",
+        )
+
+
+@studio_errors("evaluate")
+def evaluate(request: EvaluateRequest, **_: Any) -> EvaluateResult:
+    """Metrics of a model on a split (REQ-H06), with the training preprocessing."""
+    _require(request, EvaluateRequest)
+    if request.split not in ("train", "val", "test"):
+        raise ValidationError(f"split must be train, val or test, not {request.split!r}.", field="split",
+                              value=request.split)
+    model = resolve_model(request.model)
+    bundle = data_lib.load_data(request.data)
+    _check_fits(model, bundle)
+    splits = data_lib.split_data(bundle, request.data.val_fraction, request.data.test_fraction, request.data.seed)
+    idx = splits.get(request.split)
+    if len(idx) == 0:
+        raise ValidationError(f"The {request.split} split is empty; give it a fraction above zero.",
+                              field=f"data.{request.split}_fraction")
+    prep = data_lib.Preprocessing.from_dict(model.preprocessing)
+    outputs = run_model(model.module, prep.apply(bundle.x[idx]), request.batch_size)
+    if model.task == "regression":
+        outputs = prep.inverse_target(outputs)
+    ev = evaluate_outputs(model.task, outputs, bundle.y[idx], tuple(model.class_names))
+    return EvaluateResult(split=request.split, num_samples=len(idx), metrics=ev.metrics, per_class=ev.per_class,
+                          confusion=ev.confusion, class_names=ev.class_names)
+
+
+@studio_errors("predict")
+def predict(request: PredictRequest, **_: Any) -> PredictResult:
+    """Predictions in input order (REQ-H07, REQ-T17..T21)."""
+    _require(request, PredictRequest)
+    if isinstance(request.top_k, bool) or not isinstance(request.top_k, int) or request.top_k < 1:
+        raise ValidationError(f"top_k must be a whole number above zero, not {request.top_k!r}.", field="top_k",
+                              value=request.top_k)
+    model = resolve_model(request.model)
+    prep = data_lib.Preprocessing.from_dict(model.preprocessing)
+    x, _names = inputs_to_tensor(request.inputs, tuple(model.input_shape), dict(prep.encoding))
+    outputs = run_model(model.module, prep.apply(x), request.batch_size)
+    if model.task == "regression":
+        values = prep.inverse_target(outputs)
+        return PredictResult(task=model.task, values=tuple(tuple(map(float, row)) for row in values.tolist()))
+    probs = probabilities(model.task, outputs)
+    names = tuple(model.class_names) or tuple(str(i) for i in range(outputs.shape[1]))
+    if model.task == "binary":
+        p1 = probs.reshape(-1)
+        probs = torch.stack([1 - p1, p1], dim=1)
+        names = names if len(names) == 2 else ("negative", "positive")
+    if model.task == "multilabel":
+        indices = tuple(int(i) for i in probs.argmax(1).tolist())
+        return PredictResult(task=model.task, indices=indices, labels=tuple(names[i] for i in indices),
+                             probabilities=tuple(tuple(map(float, r)) for r in probs.tolist()))
+    k = min(request.top_k, probs.shape[1])
+    top_p, top_i = probs.topk(k, dim=1)
+    indices = tuple(int(i) for i in top_i[:, 0].tolist())
+    return PredictResult(
+        task=model.task, indices=indices, labels=tuple(names[i] for i in indices),
+        probabilities=tuple(tuple(map(float, r)) for r in probs.tolist()),
+        top_k=tuple(tuple((names[i], float(p)) for i, p in zip(ri, rp)) for ri, rp in
+                    zip(top_i.tolist(), top_p.tolist())),
+    )
+
+
 def _floats(record: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
@@ -125,6 +209,8 @@ HANDLERS: dict[str, Callable[..., Any]] = {
     "inspect_data": inspect_data,
     "inspect_model": inspect_model,
     "train": train,
+    "evaluate": evaluate,
+    "predict": predict,
 }
 
 

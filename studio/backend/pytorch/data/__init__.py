@@ -5,7 +5,7 @@ Load (:func:`load_data`), split (:func:`split_data`), fit normalisation on the t
 :class:`DiskImageBatches`), augment (:class:`Augmenter`) and describe (:func:`summarize`).
 """
 
-from studio.backend.pytorch.data.augment import Augmenter
+from studio.backend.pytorch.data.augment import Augmenter, augmenter_from_spec
 from studio.backend.pytorch.data.batching import InMemoryBatches
 from studio.backend.pytorch.data.builtin import builtin_datasets, load_builtin
 from studio.backend.pytorch.data.csv_table import CsvTable, read_csv_table
@@ -22,7 +22,7 @@ from studio.backend.pytorch.data.tabular import encode_features, load_csv
 from studio.backend.pytorch.data.types import INPUT_KINDS, TASKS, DataBundle, DiskImageData, LoadedData
 
 __all__ = [
-    "Augmenter", "CsvTable", "DataBundle", "DiskImageBatches", "DiskImageData", "INPUT_KINDS", "InMemoryBatches",
+    "Augmenter", "augmenter_from_spec", "CsvTable", "DataBundle", "DiskImageBatches", "DiskImageData", "INPUT_KINDS", "InMemoryBatches",
     "LoadedData", "Preprocessing", "SOURCES", "Splits", "TASKS", "arrays_to_data", "builtin_datasets", "derive_seed",
     "encode_features", "epoch_permutation", "fit_preprocessing", "load_builtin", "load_csv", "load_data",
     "load_image_folder", "load_numpy", "make_batches", "preview", "read_csv_table", "split_data", "split_indices", "summarize",

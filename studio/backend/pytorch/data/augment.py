@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from studio.backend.core.errors import DataError, ValidationError
 
-__all__ = ["Augmenter"]
+__all__ = ["Augmenter", "augmenter_from_spec"]
 
 
 @dataclass(frozen=True)
@@ -73,3 +73,17 @@ class Augmenter:
         if self.noise > 0:
             out = out + torch.randn(out.shape, generator=generator, dtype=out.dtype) * self.noise
         return out
+
+
+def augmenter_from_spec(augment: bool, input_kind: str, options: dict[str, Any] | None = None) -> Augmenter | None:
+    """The augmenter a data spec asks for (``DataSpec.augment`` and ``options["augment"]``), or None.
+
+    Only image data are augmented; for other input kinds this returns None.
+    """
+    if not augment or input_kind != "image":
+        return None
+    settings = (options or {}).get("augment") or {}
+    if not isinstance(settings, dict):
+        raise ValidationError(f"Option 'augment' must be an object of settings, not {settings!r}.",
+                              field="options.augment", value=repr(settings))
+    return Augmenter.from_options(settings)

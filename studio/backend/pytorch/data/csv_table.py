@@ -36,6 +36,15 @@ class CsvTable:
     delimiter: str
     preview: list[list[str]] = field(default_factory=list)
     fast_path: bool = False
+    matrix: np.ndarray | None = None  # the whole float32 table when the fast path read it
+
+    def numeric_block(self, columns: list[int]) -> np.ndarray | None:
+        """float32 ``(rows, len(columns))`` straight from the fast path's matrix (None otherwise)."""
+        if self.matrix is None:
+            return None
+        if columns == list(range(columns[0], columns[-1] + 1)):
+            return np.ascontiguousarray(self.matrix[:, columns[0]:columns[-1] + 1])
+        return self.matrix[:, columns]
 
     @property
     def num_rows(self) -> int:
@@ -90,7 +99,7 @@ def read_csv_table(path: str | Path, *, delimiter: str | None = None, header: bo
         return CsvTable(path=str(path), names=names, columns=[matrix[:, j] for j in range(width)],
                         missing=[np.zeros(matrix.shape[0], dtype=bool) for _ in range(width)],
                         line_numbers=np.arange(start, start + matrix.shape[0], dtype=np.int64),
-                        has_header=has_header, delimiter=delim, preview=preview, fast_path=True)
+                        has_header=has_header, delimiter=delim, preview=preview, fast_path=True, matrix=matrix)
     rows, line_numbers = _read_rows(path, delim, width, has_header)
     if not rows:
         raise DataError(f"{path.name} has a header but no data rows; add rows below the header.",

@@ -102,7 +102,7 @@ def _fit_encoding(table: CsvTable, feature_idx: list[int], policy: str) -> dict[
                 f"({int(miss.sum())} missing in all); fill them in, or set missing to 'mean' or 'median' to impute them.",
                 code="data.missing_values", field=name, value=_first_missing_line(table, j))
         if table.is_numeric(j):
-            present = col[~miss]
+            present = col[~miss] if miss.any() else col
             if present.size == 0:
                 raise DataError(f"Column {name!r} of {_file(table)} is empty; remove it or fill it in.",
                                 code="data.missing_values", field=name)
@@ -122,6 +122,9 @@ def _fit_encoding(table: CsvTable, feature_idx: list[int], policy: str) -> dict[
 
 
 def _encode(table: CsvTable, feature_idx: list[int], encoding: dict[str, Any]) -> np.ndarray:
+    block = table.numeric_block(feature_idx)
+    if block is not None:
+        return block
     if all(table.is_numeric(j) for j in feature_idx) and not any(table.missing[j].any() for j in feature_idx):
         cols = [table.columns[j] for j in feature_idx]
         return np.ascontiguousarray(np.stack(cols, axis=1), dtype=np.float32)
@@ -193,8 +196,8 @@ def _targets(table: CsvTable, target_idx: list[int], task: str | None) -> tuple[
     col = cols[0]
     numeric = col.dtype.kind == "f"
     if numeric:
-        distinct = np.unique(col)
-        whole = bool(np.all(distinct == np.round(distinct)))
+        whole = bool(np.all(col == np.round(col)))  # cheap test first: most regression targets fail it at once
+        distinct = np.unique(col) if whole or task is not None else col[:0]
         if task is None and not (whole and distinct.size <= MAX_CLASSES_FROM_NUMBERS):
             return torch.from_numpy(col.astype(np.float32)[:, None]), "regression", 1, ()
         labels = [_number_text(v) for v in distinct]

@@ -109,9 +109,7 @@ def build_model(
         return _build(info, spec.init, shape, num_outputs, hparams)
 
 
-def _build(
-    info: ModelInfo, init: str, shape: tuple[int, ...], num_outputs: int, hparams: dict[str, Any]
-) -> nn.Module:
+def _build(info: ModelInfo, init: str, shape: tuple[int, ...], num_outputs: int, hparams: dict[str, Any]) -> nn.Module:
     try:
         model = info.builder(shape, num_outputs, **hparams)
     except StudioError:
@@ -134,9 +132,7 @@ def _build(
     return apply_init(model.float(), init)
 
 
-def resolve_spec(
-    spec: ModelSpec | Mapping[str, Any], input_shape: Sequence[int], num_outputs: int
-) -> dict[str, Any]:
+def resolve_spec(spec: ModelSpec | Mapping[str, Any], input_shape: Sequence[int], num_outputs: int) -> dict[str, Any]:
     """Plain-JSON record (what checkpoints store) that :func:`rebuild` turns into the same architecture."""
     return {
         "model": json.loads(expand_spec(spec).to_json()),

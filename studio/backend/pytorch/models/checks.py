@@ -48,7 +48,9 @@ def check_model(
         raise _failed(name, shape, "the output holds NaN or infinite values")
     out.float().square().mean().backward()
     missing = [
-        n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or not torch.isfinite(p.grad).all())
+        n
+        for n, p in model.named_parameters()
+        if p.requires_grad and (p.grad is None or not torch.isfinite(p.grad).all())
     ]
     if missing:
         raise _failed(name, shape, f"no finite gradient reaches {', '.join(missing[:5])}")

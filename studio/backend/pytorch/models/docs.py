@@ -37,7 +37,9 @@ def default_size(
         shape = tuple(input_shape)
     else:
         shape = info.example_shapes.get(kind) or REFERENCE_SHAPES[kind]
-    model = build_model(ModelSpec(name=name, preset=info.default_preset), shape, num_outputs or REFERENCE_OUTPUTS, seed=0)
+    model = build_model(
+        ModelSpec(name=name, preset=info.default_preset), shape, num_outputs or REFERENCE_OUTPUTS, seed=0
+    )
     return count_parameters(model)[0], size_bytes(model), shape
 
 

@@ -51,9 +51,7 @@ def _param_names(model: nn.Module, layers: str | Iterable[str] | None, all_but_h
     return list(dict.fromkeys(out))
 
 
-def freeze(
-    model: nn.Module, layers: str | Iterable[str] | None = None, *, all_but_head: bool = False
-) -> list[str]:
+def freeze(model: nn.Module, layers: str | Iterable[str] | None = None, *, all_but_head: bool = False) -> list[str]:
     """Freeze layers or parameters by name (``"all_but_head"`` or ``all_but_head=True`` keeps only the
     output layer trainable; ``None`` or ``"all"`` freezes everything). Returns the frozen parameter names.
 

@@ -55,12 +55,14 @@ class StudioNet(nn.Sequential):
 
     head_name = "head"
 
-    def __init__(self, stages: Iterable[tuple[str, nn.Module]], feature_names: Iterable[str]) -> None:
+    def __init__(
+        self, stages: Iterable[tuple[str, nn.Module]] | OrderedDict[str, nn.Module], feature_names: Iterable[str] = ()
+    ) -> None:
         stages = OrderedDict(stages)
-        if self.head_name not in stages:
-            raise ValueError("a StudioNet needs a stage named 'head'")
         super().__init__(stages)
-        self.feature_names = tuple(feature_names)
+        # slicing (``model[:-1]``) rebuilds through this constructor with only the stages: keep what exists
+        names = tuple(n for n in feature_names if n in stages)
+        self.feature_names = names or tuple(n for n in stages if n != self.head_name)
 
 
 class ChannelsFirst(nn.Module):

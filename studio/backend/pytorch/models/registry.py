@@ -212,9 +212,7 @@ def list_models(input_kind: str | None = None, task: str | None = None) -> tuple
     with _LOCK:
         infos = sorted(_REGISTRY.values(), key=lambda i: i.name)
     return tuple(
-        i
-        for i in infos
-        if (input_kind is None or input_kind in i.input_kinds) and (task is None or task in i.tasks)
+        i for i in infos if (input_kind is None or input_kind in i.input_kinds) and (task is None or task in i.tasks)
     )
 
 

@@ -91,7 +91,8 @@ def estimate_macs(model: nn.Module, input_shape: Sequence[int]) -> int:
     handles = [
         m.register_forward_hook(hook)
         for m in model.modules()
-        if hasattr(m, "studio_macs") or isinstance(m, (nn.Linear, nn.modules.conv._ConvNd, nn.RNNBase, nn.MultiheadAttention))
+        if hasattr(m, "studio_macs")
+        or isinstance(m, (nn.Linear, nn.modules.conv._ConvNd, nn.RNNBase, nn.MultiheadAttention))
     ]
     try:
         probe_forward(model, input_shape, batch=1)

@@ -73,9 +73,7 @@ def summarize_built(
     )
 
 
-def summarize_model(
-    spec: ModelSpec | Mapping[str, Any], input_shape: Sequence[int], num_outputs: int
-) -> ModelSummary:
+def summarize_model(spec: ModelSpec | Mapping[str, Any], input_shape: Sequence[int], num_outputs: int) -> ModelSummary:
     """The core ``ModelSummary`` for ``spec`` on data of ``input_shape`` with ``num_outputs`` outputs."""
     spec = as_spec(spec)
     info = get_model_info(spec.name)

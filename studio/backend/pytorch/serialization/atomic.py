@@ -56,14 +56,14 @@ def check_target(path: str | os.PathLike[str], *, suffixes: tuple[str, ...] = ()
         raise ValidationError(f"The file path must be a non-empty text, not {path!r}.", code="path.invalid",
                               field="path", value=repr(path))
     target = Path(path).expanduser().absolute()
+    if target.is_dir():
+        raise ValidationError(f"{str(target)!r} is a folder; choose a file name inside it.",
+                              code="path.is_folder", field="path", value=str(target))
     if suffixes and not target.name.lower().endswith(suffixes):
         raise ValidationError(
             f"The file name {target.name!r} must end in {' or '.join(suffixes)}.",
             code="path.bad_suffix", field="path", value=str(target),
             hint=f"Choose a name such as {target.stem or 'model'}{suffixes[0]}.")
-    if target.is_dir():
-        raise ValidationError(f"{str(target)!r} is a folder; choose a file name inside it.",
-                              code="path.is_folder", field="path", value=str(target))
     if not target.parent.is_dir():
         raise ValidationError(f"The folder {str(target.parent)!r} does not exist; create it or choose another.",
                               code="path.missing_folder", field="path", value=str(target))

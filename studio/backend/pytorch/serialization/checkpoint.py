@@ -91,7 +91,7 @@ def _existing(path: str | os.PathLike[str]) -> Path:
 
 def _refuse_pickle(p: Path) -> None:
     with open(p, "rb") as f:
-        kind = sniff_foreign(f.read(8))
+        kind = sniff_foreign(f.read(9), os.fstat(f.fileno()).st_size)
     if kind is None and p.suffix.lower() in PICKLE_SUFFIXES:
         kind = f"a {p.suffix} file"
     if kind is not None:

@@ -152,8 +152,14 @@ def _corrupt(path: Path, why: str, code: str = "checkpoint.corrupt") -> Checkpoi
                            value=str(path), hint="The file may be truncated or damaged; use another copy.")
 
 
-def sniff_foreign(prefix: bytes) -> str | None:
-    """Name the kind of a pickle-based file from its first bytes, or ``None``."""
+def sniff_foreign(prefix: bytes, file_size: int) -> str | None:
+    """Name the kind of a pickle-based file from its first 9 bytes, or ``None``.
+
+    A safetensors prefix (a header length that fits the file, then ``{``) is never foreign, even
+    when its length bytes happen to look like a pickle opcode (a 640-byte header starts ``80 02``).
+    """
+    if len(prefix) >= 9 and prefix[8:9] == b"{" and struct.unpack("<Q", prefix[:8])[0] <= file_size - 8:
+        return None
     if prefix.startswith(b"PK\x03\x04"):
         return "a zip archive such as torch.save writes (it contains a pickle)"
     if len(prefix) >= 2 and prefix[0] == 0x80 and 2 <= prefix[1] <= 5:
@@ -224,7 +230,7 @@ def verify_header(header: Header) -> dict[str, Any]:
     text = header.metadata.get(INTEGRITY_KEY)
     try:
         record = json.loads(text) if text is not None else None
-        ok = (isinstance(record, dict) and record.get("algorithm") == "crc32"
+        ok = (isinstance(record, dict) and record.get("algorithm") == "crc32" and isinstance(record.get("header"), str)
               and isinstance(record.get("tensors"), dict) and set(record["tensors"]) == set(header.tensors))
     except ValueError:
         ok = False

@@ -118,8 +118,14 @@ def _checked_export(model: nn.Module, example: torch.Tensor | Sequence[torch.Ten
         device = _device_of(model)
         inputs = tuple(x.to(device) for x in inputs)
         samples = [inputs, *(_rows(inputs, n, seed=n) for n in CHECK_BATCH_SIZES)]
-        with torch.no_grad():
-            expected = [_flatten(model(*s)) for s in samples]
+        try:
+            with torch.no_grad():
+                expected = [_flatten(model(*s)) for s in samples]
+        except StudioError:
+            raise
+        except Exception as exc:
+            raise ExportError(f"The model failed on the example input ({type(exc).__name__}: {exc}); nothing was "
+                              "exported.", field="example_input") from exc
         try:
             write = produce(inputs)
         except StudioError:

@@ -50,7 +50,7 @@ def import_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """
     p = _existing(path)
     with open(p, "rb") as f:
-        foreign = sniff_foreign(f.read(8))
+        foreign = sniff_foreign(f.read(9), os.fstat(f.fileno()).st_size)
     if foreign is None and p.suffix.lower() == ".safetensors":
         header = read_header(p)
         aliases: dict[str, str] = {}
@@ -61,7 +61,8 @@ def import_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         tensors.update({alias: tensors[kept] for alias, kept in aliases.items() if kept in tensors})
         return {k: v for k, v in tensors.items() if not k.startswith(STATE_PREFIXES)}
     try:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
+        with open(p, "rb") as f:  # a file object: torch.load must not pick a loader by the file name
+            obj = torch.load(f, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
             f"{p.name!r} contains Python objects other than tensors; Studio will not unpickle them because that can "

@@ -219,21 +219,21 @@ class Trainer:
             if share is not None:
                 loss = loss * share
             self.precision.backward(loss)
-            losses.append(loss.detach())
-            metrics.append(self.loss.metric_total(out.detach(), yb))
+            losses.append(loss)
+            metrics.append(self.loss.metric_total(out, yb))
             count += self.loss.metric_count(yb)
         self.precision.unscale(self.optimizer)  # true gradients before they are measured or clipped
         grads = [p.grad for p in self._params if p.grad is not None]
-        values = torch.stack([*losses, *metrics, *_norms(grads)]).tolist()  # the step's one host sync
+        values = self._floats([*losses, *metrics, *_norms(grads)])  # the step's one host sync
         n = len(batches)
         loss_v, metric_v = sum(values[:n]), sum(values[n:2 * n]) / count
         grad_norm = math.sqrt(sum(v * v for v in values[2 * n:]))  # before clipping
         if not math.isfinite(loss_v) or (not math.isfinite(grad_norm) and self.precision.scaler is None):
-            self.optimizer.zero_grad(set_to_none=True)
+            _zero_grad(self._params)
             raise self._nonfinite(loss_v, grad_norm)
         self._clip(grads, grad_norm)
         self.precision.step(self.optimizer)  # with loss scaling, skips steps with inf gradients
-        self.optimizer.zero_grad(set_to_none=True)
+        _zero_grad(self._params)
         self._record(size, lr, loss_v, metric_v, grad_norm, time.perf_counter() - started)
 
     def _record(self, size: int, lr: float, loss: float, metric: float, grad_norm: float, seconds: float) -> None:
@@ -282,7 +282,7 @@ class Trainer:
                 counts.append((len(yb), self.loss.metric_count(yb)))
             values = torch.stack(rows).tolist()
         finally:
-            self.model.train()
+            pass
         stats = RunningStats()
         for (size, count), (loss, metric) in zip(counts, values):
             stats.update(size, {"loss": loss, self.loss.metric: metric / count})
@@ -298,6 +298,13 @@ class Trainer:
         if self.device.type == "cuda":
             return batch.pin_memory().to(self.device, non_blocking=True)
         return batch.to(self.device)
+
+    def _floats(self, values: list[torch.Tensor]) -> list[float]:
+        """Scalars to the host: one stacked copy on accelerators; on CPU ``item()`` is cheaper than a stack."""
+        if self.device.type == "cpu":
+            return [v.item() for v in values]
+        with torch.no_grad():
+            return torch.stack(values).tolist()
 
     def _shares(self, batches: list[Batch], size: int) -> list[Any]:
         if len(batches) == 1:
@@ -458,6 +465,12 @@ class Trainer:
         self._last = None
         self.history = [{k: v if isinstance(v, int) else decode_float(v) for k, v in h.items()}
                         for h in state["history"]]
+
+
+def _zero_grad(params: list[nn.Parameter]) -> None:
+    """``optimizer.zero_grad(set_to_none=True)`` without its profiler annotation (~40 us a step on CPU)."""
+    for p in params:
+        p.grad = None
 
 
 def _norms(grads: list[torch.Tensor]) -> list[torch.Tensor]:

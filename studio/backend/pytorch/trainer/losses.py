@@ -82,7 +82,8 @@ class TaskLoss:
         return self
 
     def __call__(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        output = output.float()  # the loss is computed in fp32 whatever the autocast dtype
+        if output.dtype != torch.float32:
+            output = output.float()  # the loss is computed in fp32 whatever the autocast dtype
         if self.name == "cross_entropy":
             return F.cross_entropy(output, target, weight=self.class_weights, label_smoothing=self.label_smoothing)
         if target.shape != output.shape:
@@ -98,9 +99,10 @@ class TaskLoss:
     def metric_total(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Sum of the task's metric (correct predictions, or absolute errors) as a 0-dim fp32 tensor.
 
-        Pass a detached ``output``; divide by :meth:`metric_count` for the mean."""
+        Records no autograd graph; divide by :meth:`metric_count` for the mean."""
         if self.task == "classification":
             return (output.argmax(-1) == target).sum(dtype=torch.float32)
+        output = output.detach()
         if target.shape != output.shape:
             target = target.reshape(output.shape)
         if self.task == "regression":

@@ -47,7 +47,7 @@ class Precision:
     """The precision actually in force: ``name`` is ``fp32``, ``bf16`` or ``fp16``."""
 
     def __init__(self, requested: str, device: torch.device,
-                 probe: Callable[[torch.device, torch.dtype], bool] = autocast_supported) -> None:
+                 probe: Callable[[torch.device, torch.dtype], bool] | None = None) -> None:
         if requested not in PRECISIONS:
             raise ValidationError(f"Unknown precision {requested!r}; choose one of {', '.join(PRECISIONS)}.",
                                   field="precision", value=requested)
@@ -56,6 +56,7 @@ class Precision:
         self.warning: str | None = None
         self.scaler: torch.amp.GradScaler | None = None
         name = requested
+        probe = probe if probe is not None else autocast_supported
         if name != "fp32" and not probe(device, PRECISIONS[name]):
             self.warning = f"{name} autocast is not supported on {device}; training in fp32 instead."
             name = "fp32"

@@ -74,7 +74,7 @@ def capture_rng() -> dict[str, Any]:
         "cuda": [s.clone() for s in torch.cuda.get_rng_state_all()] if torch.cuda.is_initialized() else [],
         "numpy": {"kind": str(kind), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
                   "pos": int(pos), "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
-        "python": {"version": int(version), "state": torch.tensor(py_state, dtype=torch.int64),
+        "python": {"version": int(version), "state": torch.from_numpy(np.array(py_state, dtype=np.int64)),
                    "gauss_next": gauss_next},
     }
 
@@ -87,13 +87,19 @@ def restore_rng(state: dict[str, Any]) -> None:
     keys = n["keys"].numpy().astype(np.uint32)
     np.random.set_state((n["kind"], keys, int(n["pos"]), int(n["has_gauss"]), float(n["cached_gaussian"])))
     p = state["python"]
-    random.setstate((int(p["version"]), tuple(int(v) for v in p["state"].tolist()), p["gauss_next"]))
+    random.setstate((int(p["version"]), tuple(p["state"].tolist()), p["gauss_next"]))
 
 
 def seed_all(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU, and CUDA/MPS where present) like ``torch.manual_seed``,
+    without its compile-wrapper cost (~0.25 ms)."""
     random.seed(seed)
     np.random.seed(seed & 0xFFFFFFFF)
-    torch.manual_seed(seed)
+    torch.default_generator.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    if torch.backends.mps.is_available():
+        torch.mps.manual_seed(seed)
 
 
 # -- optimiser ------------------------------------------------------------------------------

@@ -82,7 +82,10 @@ def build_mobilenet(
     channels = [max(1, round(c * width_mult)) for c in channels]
     c = channels[0]
     stages: list[tuple[str, nn.Module]] = [
-        ("stem", nn.Sequential(nn.Conv2d(cin, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), make_activation(activation)))
+        (
+            "stem",
+            nn.Sequential(nn.Conv2d(cin, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), make_activation(activation)),
+        )
     ]
     names = ["stem"]
     for i, cout in enumerate(channels, start=1):

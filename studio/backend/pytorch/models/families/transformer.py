@@ -104,9 +104,7 @@ class EncoderBlock(nn.Module):
     tasks=ALL_TASKS,
     input_kinds=("sequence",),
     schema=(
-        Param(
-            "d_model", "int", 64, min=8, max=1024, help="Size of each step's representation; a multiple of heads."
-        ),
+        Param("d_model", "int", 64, min=8, max=1024, help="Size of each step's representation; a multiple of heads."),
         Param("depth", "int", 2, min=1, max=12, help="Number of encoder blocks."),
         Param("heads", "int", 4, min=1, max=16, help="Attention heads per block; must divide d_model."),
         Param("ff_mult", "int", 2, min=1, max=8, help="Feed-forward layer width as a multiple of d_model."),
