@@ -1022,7 +1022,11 @@ def test_models_that_cannot_be_built_on_the_meta_device_still_load(tmp_path: Pat
 
     original = Positional()
     path = save_model(tmp_path / "p.safetensors", original, {"model": {}}).path
-    loaded, _ = load_model(path, lambda spec: Positional())
+    torch.manual_seed(5)
+    expected = torch.rand(2)
+    torch.manual_seed(5)
+    loaded, _ = load_model(path, lambda spec: Positional())  # built for real, with random initialisation...
+    assert torch.equal(torch.rand(2), expected)  # ...that does not move the caller's generator
     assert not loaded.table.is_meta and not loaded.scale.is_meta
     x = torch.randn(2, 4)
     assert torch.equal(original(x), loaded(x))

@@ -13,6 +13,7 @@ from typing import Any
 from studio.backend.core.contract import Contract
 
 __all__ = [
+    "CatalogueRequest",
     "DataSpec",
     "ModelSpec",
     "RuntimeConfig",
@@ -178,3 +179,10 @@ class ExportRequest(Contract):
     path: str
     format: str = "onnx"  # onnx or torchscript
     tolerance: float = 1e-4
+
+
+@dataclass(frozen=True)
+class CatalogueRequest(Contract):
+    """Ask a backend what it offers (datasets, models, devices, choices), for forms and menus."""
+
+    include_devices: bool = True

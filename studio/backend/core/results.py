@@ -8,6 +8,7 @@ from typing import Any
 from studio.backend.core.contract import Contract
 
 __all__ = [
+    "Catalogue",
     "DataSummary",
     "ModelSummary",
     "TrainResult",
@@ -112,3 +113,14 @@ class ExportResult(Contract):
     size_bytes: int
     max_abs_diff: float
     loader_snippet: str = ""
+
+
+@dataclass(frozen=True)
+class Catalogue(Contract):
+    """What a backend offers. ``datasets``: name, description, task, input_kind; ``models``: the
+    registry's JSON description (schema, presets, tasks, input kinds); ``devices``: id, name, memory."""
+
+    datasets: tuple[dict[str, Any], ...] = ()
+    models: tuple[dict[str, Any], ...] = ()
+    devices: tuple[dict[str, Any], ...] = ()
+    choices: dict[str, tuple[str, ...]] = field(default_factory=dict)

@@ -16,20 +16,21 @@ from studio.backend.core.errors import OutOfMemoryError, StudioError, TrainingEr
 from studio.backend.core.handler import EventSink, RunControl
 from studio.backend.core.registry import HandlerRegistry
 from studio.backend.core.requests import (
+    CatalogueRequest,
     EvaluateRequest,
     InspectDataRequest,
     InspectModelRequest,
     PredictRequest,
     TrainRequest,
 )
-from studio.backend.core.results import DataSummary, EvaluateResult, ModelSummary, PredictResult, TrainResult
+from studio.backend.core.results import Catalogue, DataSummary, EvaluateResult, ModelSummary, PredictResult, TrainResult
 from studio.backend.pytorch import data as data_lib
 from studio.backend.pytorch import models as model_lib
 from studio.backend.pytorch.evaluation import evaluate_outputs
 from studio.backend.pytorch.inference import probabilities, run_model
 from studio.backend.pytorch.model_store import TrainedModel, store
 from studio.backend.pytorch.predict_inputs import inputs_to_tensor
-from studio.backend.pytorch.runtime import apply_runtime
+from studio.backend.pytorch.runtime import apply_runtime, describe_devices
 from studio.backend.pytorch.trainer import Trainer
 
 __all__ = ["register", "warm_up", "train", "evaluate", "predict", "inspect_data", "inspect_model", "resolve_model"]
@@ -70,6 +71,27 @@ def _require(request: Any, kind: type) -> None:
             f"This operation takes a {kind.__name__}, not {type(request).__name__}.",
             field="request", value=type(request).__name__,
         )
+
+
+@studio_errors("catalogue")
+def catalogue(request: CatalogueRequest | None = None, **_: Any) -> Catalogue:
+    """Datasets, models, devices and the named choices of the training configuration."""
+    request = request if request is not None else CatalogueRequest()
+    _require(request, CatalogueRequest)
+    from studio.backend.pytorch import trainer as trainer_lib
+
+    datasets = tuple({"name": n, "description": d, "task": t, "input_kind": k}
+                     for n, d, t, k in data_lib.builtin_datasets())
+    models = tuple(info.to_dict() for info in model_lib.list_models())
+    devices = tuple(d.to_dict() for d in describe_devices()) if request.include_devices else ()
+    choices = {
+        "sources": tuple(data_lib.SOURCES),
+        "optimizers": tuple(trainer_lib.OPTIMIZERS),
+        "schedules": tuple(trainer_lib.SCHEDULES),
+        "precisions": tuple(trainer_lib.PRECISIONS),
+        "init": tuple(model_lib.INIT_SCHEMES),
+    }
+    return Catalogue(datasets=datasets, models=models, devices=devices, choices=choices)
 
 
 @studio_errors("inspect_data")
@@ -206,6 +228,7 @@ def warm_up() -> None:
 
 
 HANDLERS: dict[str, Callable[..., Any]] = {
+    "catalogue": catalogue,
     "inspect_data": inspect_data,
     "inspect_model": inspect_model,
     "train": train,
