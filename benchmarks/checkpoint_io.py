@@ -11,7 +11,8 @@ repeatedly, the contenders interleaved and alternated in one process, medians re
 - Save: Studio's ``save_model`` is atomic and durable (temporary file, fsync, rename, directory
   fsync). The fair reference is ``torch.save`` given the same treatment; plain ``torch.save``
   (no fsync: the data may still be in the page cache when it returns) is reported as the raw
-  ratio. Both formats checksum their data (torch.save's zip records carry CRC-32).
+  ratio. Both formats checksum their data (torch.save's zip records carry CRC-32). Every save
+  starts after ``os.sync()`` (untimed), so none pays for the write-back of the previous one.
 
 Files live in the system temporary folder; all runs read from a warm page cache.
 """
@@ -56,11 +57,19 @@ def torch_save_durable(state: dict, path: Path) -> None:
     _fsync_dir(path.parent)
 
 
-def _interleaved(contenders: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+def _settle() -> None:
+    """Flush every dirty page first, so no save pays for the write-back of the one before."""
+    if hasattr(os, "sync"):
+        os.sync()
+
+
+def _interleaved(contenders: dict[str, Callable[[], object]], repeats: int,
+                 settle: Callable[[], None] = lambda: None) -> dict[str, float]:
     times: dict[str, list[float]] = {name: [] for name in contenders}
     names = list(contenders)
     for i in range(repeats):
         for name in (names if i % 2 == 0 else names[::-1]):
+            settle()
             t0 = time.perf_counter()
             result = contenders[name]()
             times[name].append(time.perf_counter() - t0)
@@ -91,8 +100,8 @@ def measure(repeats: int, folder: Path) -> dict[str, dict[str, float]]:
         "torch_save_durable": lambda: torch_save_durable(state, pt),
         "torch_save_plain": lambda: torch.save(state, pt_raw),
     }
-    _interleaved(saves, 1)  # warm-up
-    save_times = _interleaved(saves, repeats)
+    _interleaved(saves, 1, _settle)  # warm-up
+    save_times = _interleaved(saves, repeats, _settle)
     loads = {
         "torch_load": lambda: torch.load(pt, weights_only=True, map_location="cpu"),
         "studio_load": studio_load,

@@ -10,15 +10,14 @@ queue is never flooded, whatever the step rate.
 from __future__ import annotations
 
 import logging
-import traceback
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
-from studio.backend.core.errors import StudioError
 from studio.backend.core.handler import RunControl
 from studio.backend.core.stats_delivery import EventStream
+from studio.ui.errors import error_dict
 
 __all__ = ["RunBridge"]
 
@@ -37,16 +36,8 @@ class _Job(QThread):
     def run(self) -> None:  # runs in the worker thread
         try:
             result = self._call(self._request, events=self._stream.emit, control=self._control)
-        except StudioError as exc:
-            log.warning("run failed: %s", exc, exc_info=True)
-            self.failed.emit(exc.to_dict())
         except Exception as exc:  # noqa: BLE001 - nothing may vanish inside the thread
-            log.error("unexpected error in run", exc_info=True)
-            self.failed.emit({
-                "type": type(exc).__name__, "code": "studio.internal",
-                "message": f"Something went wrong inside Studio: {exc}. Details are in the log file.",
-                "field": None, "value": None, "hint": None, "trace": traceback.format_exc(),
-            })
+            self.failed.emit(error_dict(exc, "run"))
         else:
             self.done.emit(result)
 
@@ -68,6 +59,7 @@ class RunBridge(QObject):
         self._stream: EventStream = EventStream()
         self.control = RunControl()
         self.deliveries = 0
+        self.owner: object | None = None  # the area whose run this is; others ignore its signals
 
     @property
     def running(self) -> bool:

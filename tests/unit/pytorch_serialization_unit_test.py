@@ -325,6 +325,16 @@ def test_a_bfloat16_model_stays_bfloat16(tmp_path: Path) -> None:
         assert torch.equal(net(x), loaded(x))
 
 
+@pytest.mark.req("REQ-S02")
+def test_a_dtype_the_format_cannot_hold_is_refused_before_writing(tmp_path: Path) -> None:
+    module = nn.Module()
+    module.register_buffer("z", torch.zeros(2, dtype=torch.complex128))
+    err = expect_error(ValidationError, "checkpoint.bad_dtype", save_model, tmp_path / "z.safetensors", module,
+                       {"model": {}})
+    assert err.field == "z" and "complex128" in err.message
+    assert list(tmp_path.iterdir()) == []
+
+
 # -- REQ-S03: no code runs on load; pickles refused; explicit weights-only import -------------------
 
 
@@ -339,6 +349,7 @@ class Evil:
 
 
 @pytest.mark.req("REQ-S03")
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")  # torch's restricted unpickler notes it
 @pytest.mark.parametrize("name, how", [("evil.pt", "torch"), ("evil.pth", "pickle"), ("evil.bin", "torch"),
                                        ("evil.ckpt", "pickle"), ("evil.safetensors", "pickle"),
                                        ("evil.safetensors", "torch"), ("evil.weights", "pickle")])

@@ -16,6 +16,8 @@ from studio.backend.pytorch.serialization import export_model, export_onnx, expo
 from studio.backend.pytorch.serialization.atomic import TMP_MARKER
 from studio.backend.pytorch.serialization.export import CHECK_BATCH_SIZES, _rows
 
+pytestmark = pytest.mark.filterwarnings("ignore:.*torch\\.jit.*:DeprecationWarning")  # torch.jit.load in the checks
+
 
 class MLP(nn.Module):
     def __init__(self) -> None:

@@ -126,8 +126,9 @@ class TrainRequest(Contract):
     model: ModelSpec = field(default_factory=ModelSpec)
     config: TrainConfig = field(default_factory=TrainConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
-    resume_from: str | None = None
-    checkpoint_path: str | None = None  # autosave a training checkpoint here each epoch
+    resume_from: str | None = None  # a training checkpoint to continue exactly
+    continue_from: str | None = None  # a model handle whose run to extend (config.epochs is the new total)
+    checkpoint_path: str | None = None  # autosave a training checkpoint here after each epoch
 
 
 @dataclass(frozen=True)
@@ -170,7 +171,8 @@ class SaveRequest(Contract):
 class LoadRequest(Contract):
     path: str
     device: str = "cpu"
-    import_state_dict: bool = False  # explicit .pt import with weights_only=True (REQ-S03)
+    import_state_dict: bool = False  # explicit .pt/.pth import with weights_only=True (REQ-S03) ...
+    into: str | None = None  # ... into the architecture of this model handle
 
 
 @dataclass(frozen=True)

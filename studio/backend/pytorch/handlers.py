@@ -8,32 +8,50 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
 
-from studio.backend.core.errors import OutOfMemoryError, StudioError, TrainingError, ValidationError
+from studio.backend.core.errors import CheckpointError, OutOfMemoryError, StudioError, TrainingError, ValidationError
 from studio.backend.core.handler import EventSink, RunControl
 from studio.backend.core.registry import HandlerRegistry
 from studio.backend.core.requests import (
     CatalogueRequest,
     EvaluateRequest,
+    ExportRequest,
     InspectDataRequest,
     InspectModelRequest,
+    LoadRequest,
     PredictRequest,
+    SaveRequest,
     TrainRequest,
 )
-from studio.backend.core.results import Catalogue, DataSummary, EvaluateResult, ModelSummary, PredictResult, TrainResult
+from studio.backend.core.results import (
+    Catalogue,
+    DataSummary,
+    EvaluateResult,
+    ExportResult,
+    FileResult,
+    LoadResult,
+    ModelSummary,
+    PredictResult,
+    TrainResult,
+)
+from studio.backend.pytorch import checkpoints
 from studio.backend.pytorch import data as data_lib
 from studio.backend.pytorch import models as model_lib
+from studio.backend.pytorch import serialization as ser
 from studio.backend.pytorch.evaluation import evaluate_outputs
 from studio.backend.pytorch.inference import probabilities, run_model
 from studio.backend.pytorch.model_store import TrainedModel, store
 from studio.backend.pytorch.predict_inputs import inputs_to_tensor
-from studio.backend.pytorch.runtime import apply_runtime, describe_devices
+from studio.backend.pytorch.runtime import apply_runtime, describe_devices, resolve_device
+from studio.backend.pytorch.serialization.atomic import check_target
 from studio.backend.pytorch.trainer import Trainer
 
-__all__ = ["register", "warm_up", "train", "evaluate", "predict", "inspect_data", "inspect_model", "resolve_model"]
+__all__ = ["register", "warm_up", "catalogue", "train", "evaluate", "predict", "save", "load", "export",
+           "inspect_data", "inspect_model", "resolve_model"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -113,10 +131,21 @@ def inspect_model(request: InspectModelRequest, **_: Any) -> ModelSummary:
 
 @studio_errors("train")
 def train(request: TrainRequest, *, events: EventSink | None = None, control: RunControl | None = None) -> TrainResult:
-    """Train ``request.model`` on ``request.data`` (REQ-H05); progress as events (REQ-H13)."""
+    """Train ``request.model`` on ``request.data`` (REQ-H05); progress as events (REQ-H13).
+
+    ``resume_from`` continues a training checkpoint exactly (REQ-T13); ``continue_from`` extends
+    a run held in memory to ``config.epochs`` epochs; ``checkpoint_path`` autosaves a training
+    checkpoint after every epoch (atomically, so a crash keeps the last complete epoch).
+    """
     _require(request, TrainRequest)
     data_lib.validate_fractions(request.data.val_fraction, request.data.test_fraction)
+    if request.resume_from and request.continue_from:
+        raise ValidationError("Give either resume_from (a file) or continue_from (a model), not both.",
+                              field="resume_from")
+    if request.checkpoint_path:
+        check_target(request.checkpoint_path, suffixes=(".safetensors",))
     device = apply_runtime(request.runtime)
+    previous = _previous_run(request, device)
     bundle = data_lib.load_data(request.data)
     model_lib.require_compatible(request.model, bundle.input_kind, bundle.task)
     splits = data_lib.split_data(bundle, request.data.val_fraction, request.data.test_fraction, request.data.seed)
@@ -124,17 +153,25 @@ def train(request: TrainRequest, *, events: EventSink | None = None, control: Ru
     x, y = bundle.x, bundle.y
     train_xy = (prep.apply(x[splits.train]), prep.apply_target(y[splits.train]))
     val_xy = (prep.apply(x[splits.val]), prep.apply_target(y[splits.val])) if len(splits.val) else None
-    module = model_lib.build_model(request.model, tuple(bundle.input_shape), int(bundle.num_outputs),
-                                   seed=request.runtime.seed)
-    trainer = Trainer(module, bundle.task, request.config, events=events, control=control,
-                      device=device, seed=request.runtime.seed)
-    fit = trainer.fit(train_xy, val_xy)
-    handle = store.put(TrainedModel(
-        module=trainer.model, spec=request.model, input_shape=tuple(bundle.input_shape),
+    tm = TrainedModel(
+        module=None, spec=request.model, input_shape=tuple(bundle.input_shape),  # type: ignore[arg-type]
         num_outputs=int(bundle.num_outputs), task=bundle.task, class_names=tuple(bundle.class_names),
         preprocessing=prep.to_dict(), data=request.data, config=request.config,
-        metrics=_floats(fit.final_metrics), trainer_state=None,
-    ))
+    )
+    callbacks = [_Autosave(request.checkpoint_path, tm)] if request.checkpoint_path else []
+    if previous is not None:
+        _check_fits(previous, bundle)
+        trainer = checkpoints.trainer_for(previous, request.config, events=events, control=control, device=device,
+                                          callbacks=callbacks)
+    else:
+        module = model_lib.build_model(request.model, tuple(bundle.input_shape), int(bundle.num_outputs),
+                                       seed=request.runtime.seed)
+        trainer = Trainer(module, bundle.task, request.config, events=events, control=control,
+                          device=device, seed=request.runtime.seed, callbacks=callbacks)
+    tm.module, tm.trainer = trainer.model, trainer
+    fit = trainer.fit(train_xy, val_xy)
+    tm.metrics = _floats(fit.final_metrics)
+    handle = store.put(tm)
     return TrainResult(
         status=fit.status, model=handle, epochs_run=fit.epochs_run, steps=fit.steps,
         final_metrics=_floats(fit.final_metrics), best_metrics=_floats(fit.best_metrics),
@@ -142,9 +179,82 @@ def train(request: TrainRequest, *, events: EventSink | None = None, control: Ru
     )
 
 
+def _previous_run(request: TrainRequest, device: torch.device) -> TrainedModel | None:
+    if request.resume_from:
+        return checkpoints.load_trained(request.resume_from, device)
+    if request.continue_from:
+        return resolve_model(request.continue_from)
+    return None
+
+
+class _Autosave:
+    """Writes a training checkpoint after every epoch (REQ-U04's autosave, the CLI's --checkpoint)."""
+
+    def __init__(self, path: str, tm: TrainedModel) -> None:
+        self.path, self.tm = path, tm
+
+    def on_epoch(self, event: Any) -> None:
+        checkpoints.save_trained(self.path, self.tm, training_state=True)
+
+
 def resolve_model(ref: str) -> TrainedModel:
     """A model handle from train/load, or the path of a checkpoint to load."""
+    if isinstance(ref, str) and ref not in store and ref.endswith(".safetensors") and Path(ref).exists():
+        return checkpoints.load_trained(ref)
     return store.get(ref)
+
+
+@studio_errors("save")
+def save(request: SaveRequest, **_: Any) -> FileResult:
+    """Write a model (or training) checkpoint atomically and report path and size (REQ-H15)."""
+    _require(request, SaveRequest)
+    check_target(request.path, suffixes=(".safetensors",))
+    tm = resolve_model(request.model)
+    info = checkpoints.save_trained(request.path, tm, training_state=request.training_state)
+    extra: dict[str, Any] = {"training_state": request.training_state}
+    if request.model_card:
+        card = ser.write_model_card(info.path)
+        extra.update(card_path=card.path, card_size_bytes=card.size_bytes)
+    return FileResult(path=info.path, size_bytes=info.size_bytes, extra=extra)
+
+
+@studio_errors("load")
+def load(request: LoadRequest, **_: Any) -> LoadResult:
+    """Load a checkpoint onto a device (REQ-H15, REQ-S09); never unpickles (REQ-S03)."""
+    _require(request, LoadRequest)
+    device = resolve_device(request.device)
+    if request.import_state_dict:
+        if not request.into:
+            raise ValidationError("Importing a .pt state dict needs the model to load it into (into=<model>).",
+                                  field="into")
+        target = resolve_model(request.into)
+        weights = ser.import_state_dict(request.path)
+        module = checkpoints.build_from_metadata(checkpoints.model_metadata(target)["model"])
+        try:
+            module.load_state_dict(weights, strict=True)
+        except RuntimeError as exc:
+            raise CheckpointError(f"The weights in {request.path} do not fit the {target.spec.name} model: {exc}",
+                                  code="checkpoint.mismatch", field="path", value=request.path) from exc
+        tm = TrainedModel(module=module.to(device).eval(), spec=target.spec, input_shape=target.input_shape,
+                          num_outputs=target.num_outputs, task=target.task, class_names=target.class_names,
+                          preprocessing=target.preprocessing, data=target.data, config=target.config,
+                          source_path=request.path)
+    else:
+        tm = checkpoints.load_trained(request.path, device)
+    handle = store.put(tm)
+    return LoadResult(model=handle, path=str(Path(request.path).resolve()), size_bytes=Path(request.path).stat().st_size,
+                      metadata=checkpoints.model_metadata(tm))
+
+
+@studio_errors("export")
+def export(request: ExportRequest, **_: Any) -> ExportResult:
+    """TorchScript or ONNX, checked against the live model before it is reported (REQ-T23)."""
+    _require(request, ExportRequest)
+    tm = resolve_model(request.model)
+    generator = torch.Generator().manual_seed(0)
+    example = torch.randn((4, *tm.input_shape), generator=generator)
+    device = next(tm.module.parameters()).device
+    return ser.export_model(tm.module, example.to(device), request.path, request.format, request.tolerance)
 
 
 def _check_fits(model: TrainedModel, bundle: data_lib.DataBundle) -> None:
@@ -234,6 +344,9 @@ HANDLERS: dict[str, Callable[..., Any]] = {
     "train": train,
     "evaluate": evaluate,
     "predict": predict,
+    "save": save,
+    "load": load,
+    "export": export,
 }
 
 

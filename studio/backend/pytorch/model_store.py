@@ -33,8 +33,9 @@ class TrainedModel:
     data: DataSpec | None = None
     config: TrainConfig | None = None
     metrics: dict[str, float] = field(default_factory=dict)
-    trainer_state: dict[str, Any] | None = None
+    trainer: Any = None  # the Trainer that produced the model, for extending and training checkpoints
     source_path: str | None = None
+    extra_metadata: dict[str, Any] = field(default_factory=dict)  # e.g. distillation details
 
 
 class ModelStore:

@@ -31,6 +31,7 @@ from studio.backend.pytorch.serialization.container import (
     Header,
     read_header,
     sniff_foreign,
+    st_dtype,
     verify_header,
     verify_tensors,
     write_file,
@@ -71,6 +72,8 @@ def save_checkpoint(path: str | os.PathLike[str], weights: Mapping[str, torch.Te
     check_target(path, suffixes=(SUFFIX,))
     tensors = {**weights, **(extra_tensors or {})}
     unique, aliases = dedupe(tensors)
+    for name, tensor in unique.items():
+        st_dtype(tensor.dtype, name)
     doc = build_doc(metadata, kind, aliases)
     text = {DOC_KEY: json.dumps(doc, allow_nan=False, ensure_ascii=False), **(extra_metadata or {})}
     return atomic_write(path, lambda tmp: write_file(tmp, unique, text), suffixes=(SUFFIX,))

@@ -282,7 +282,7 @@ class Trainer:
                 counts.append((len(yb), self.loss.metric_count(yb)))
             values = torch.stack(rows).tolist()
         finally:
-            pass
+            self.model.train()
         stats = RunningStats()
         for (size, count), (loss, metric) in zip(counts, values):
             stats.update(size, {"loss": loss, self.loss.metric: metric / count})

@@ -1,0 +1,89 @@
+"""Autosaved runs and recovery after a crash (REQ-U04).
+
+Each training run writes its training checkpoint to ``<state>/autosave/<run>.safetensors``
+(the ``train`` handler's ``checkpoint_path``, saved every epoch) and a marker ``<run>.json``
+holding the request. A clean end (finished, stopped or failed with a message) removes both;
+a marker left behind means Studio died mid-run, and the next start offers to resume from the
+checkpoint (``TrainRequest.resume_from``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import time
+import uuid
+from dataclasses import dataclass
+
+from studio.backend.core.requests import TrainRequest
+
+__all__ = ["Autosave", "Interrupted", "autosave_dir", "find_interrupted"]
+
+
+def autosave_dir() -> pathlib.Path:
+    """``$STUDIO_STATE_DIR/autosave``, else ``$XDG_STATE_HOME/studio/autosave``, else ``~/.local/state/...``."""
+    if os.environ.get("STUDIO_STATE_DIR"):
+        return pathlib.Path(os.environ["STUDIO_STATE_DIR"]) / "autosave"
+    base = os.environ.get("XDG_STATE_HOME") or str(pathlib.Path.home() / ".local" / "state")
+    return pathlib.Path(base) / "studio" / "autosave"
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    marker: pathlib.Path
+    checkpoint: pathlib.Path
+    request: TrainRequest
+    started: float
+
+    def discard(self) -> None:
+        self.marker.unlink(missing_ok=True)
+        self.checkpoint.unlink(missing_ok=True)
+
+
+class Autosave:
+    """The marker and checkpoint path of one run."""
+
+    def __init__(self, request: TrainRequest, folder: pathlib.Path | None = None) -> None:
+        folder = folder or autosave_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        run = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        self.checkpoint = folder / f"{run}.safetensors"
+        self.marker = folder / f"{run}.json"
+        self.request = request
+
+    def start(self) -> TrainRequest:
+        """Write the marker; returns the request with the checkpoint path filled in."""
+        from dataclasses import replace
+
+        request = replace(self.request, checkpoint_path=str(self.checkpoint))
+        record = {"request": request.to_json(), "checkpoint": str(self.checkpoint), "started": time.time()}
+        tmp = self.marker.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(record), encoding="utf-8")
+        os.replace(tmp, self.marker)
+        return request
+
+    def end(self) -> None:
+        """A clean end: nothing to recover."""
+        self.marker.unlink(missing_ok=True)
+        self.checkpoint.unlink(missing_ok=True)
+
+
+def find_interrupted(folder: pathlib.Path | None = None) -> list[Interrupted]:
+    """Markers whose run left a checkpoint behind, newest first; broken markers are removed."""
+    folder = folder or autosave_dir()
+    found = []
+    for marker in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            record = json.loads(marker.read_text(encoding="utf-8"))
+            request = TrainRequest.from_json(record["request"])
+            checkpoint = pathlib.Path(record["checkpoint"])
+            started = float(record.get("started", 0.0))
+        except Exception:  # noqa: BLE001 - a broken or outdated marker is dropped
+            marker.unlink(missing_ok=True)
+            continue
+        if checkpoint.is_file():
+            found.append(Interrupted(marker, checkpoint, request, started))
+        else:
+            marker.unlink(missing_ok=True)  # died before the first epoch ended: nothing to resume
+    return sorted(found, key=lambda i: i.started, reverse=True)

@@ -1,0 +1,234 @@
+"""The live training dashboard: loss, metric, learning rate and throughput, runs overlaid (REQ-U03, REQ-U15).
+
+Each run gets a colour; its training curve is solid and its validation curve dashed with dots.
+Runs stay listed with a check box that shows or hides their curves (and legend entries), and
+any chart exports to PNG. The dashboard only draws what :meth:`Dashboard.feed` gives it: batches
+of core events delivered by the coalesced drain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.backend.core.events import EpochStats, StepStats
+from studio.ui.charts import RUN_COLOURS, LiveChart
+
+__all__ = ["Dashboard", "RunEntry"]
+
+_EMA = 0.1  # smoothing of the per-step throughput, so the chart reads as a rate, not noise
+
+
+@dataclass
+class RunEntry:
+    key: str
+    label: str
+    colour: tuple[int, int, int]
+    item: QListWidgetItem
+    metric: str = ""
+    throughput: float | None = None
+    summary: str = ""
+
+
+class Dashboard(QWidget):
+    export_requested = Signal(object)  # the LiveChart to save as PNG
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.loss_chart = LiveChart("Loss", "loss", "step")
+        self.metric_chart = LiveChart("Metric", "metric", "epoch")
+        self.lr_chart = LiveChart("Learning rate", "learning rate", "step")
+        self.throughput_chart = LiveChart("Throughput", "samples / s", "step")
+        self.charts = {"Loss": self.loss_chart, "Metric": self.metric_chart,
+                       "Learning rate": self.lr_chart, "Throughput": self.throughput_chart}
+        grid = QGridLayout()
+        grid.setSpacing(6)
+        grid.addWidget(self.loss_chart, 0, 0)
+        grid.addWidget(self.metric_chart, 0, 1)
+        grid.addWidget(self.lr_chart, 1, 0)
+        grid.addWidget(self.throughput_chart, 1, 1)
+        grid.setRowStretch(0, 3)
+        grid.setRowStretch(1, 2)
+
+        self.runs_list = QListWidget()
+        self.runs_list.setToolTip("Every run of this session. Tick a run to draw it; untick it to hide its curves.")
+        self.runs_list.setMaximumHeight(96)
+        self.runs_list.itemChanged.connect(self._on_item_changed)
+        self.chart_choice = QComboBox()
+        self.chart_choice.addItems(list(self.charts))
+        self.chart_choice.setToolTip("Which chart to save as a picture.")
+        self.export_button = QPushButton("Save chart as PNG…")
+        self.export_button.setToolTip("Save the chosen chart as a PNG picture.")
+        self.export_button.clicked.connect(self._request_export)
+        self.clear_button = QPushButton("Forget hidden runs")
+        self.clear_button.setToolTip("Remove the runs whose box is unticked from the charts and the list.")
+        self.clear_button.clicked.connect(self.remove_hidden_runs)
+        tools = QVBoxLayout()
+        tools.addWidget(self.chart_choice)
+        tools.addWidget(self.export_button)
+        tools.addWidget(self.clear_button)
+        tools.addStretch(1)
+        bottom = QHBoxLayout()
+        runs_box = QVBoxLayout()
+        runs_box.addWidget(QLabel("Runs (tick to compare)"))
+        runs_box.addWidget(self.runs_list)
+        bottom.addLayout(runs_box, 1)
+        bottom.addLayout(tools)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(grid, 1)
+        layout.addLayout(bottom)
+        self.runs: dict[str, RunEntry] = {}
+        self.current: RunEntry | None = None
+        self._count = 0
+
+    # -- runs ---------------------------------------------------------------------------------
+    def new_run(self, description: str = "") -> RunEntry:
+        self._count += 1
+        key = f"Run {self._count}"
+        colour = RUN_COLOURS[(self._count - 1) % len(RUN_COLOURS)]
+        item = QListWidgetItem()
+        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+        item.setCheckState(Qt.CheckState.Checked)
+        item.setData(Qt.ItemDataRole.UserRole, key)
+        item.setForeground(_brush(colour))
+        entry = RunEntry(key, description, colour, item)
+        self.runs[key] = entry
+        self.current = entry
+        self.runs_list.blockSignals(True)
+        self.runs_list.addItem(item)
+        self.runs_list.blockSignals(False)
+        self._update_item(entry)
+        return entry
+
+    def continue_run(self, key: str) -> RunEntry:
+        """Keep drawing into an earlier run (Train more continues its curves)."""
+        self.current = self.runs[key]
+        self.current.throughput = None
+        return self.current
+
+    def set_summary(self, key: str, summary: str) -> None:
+        entry = self.runs.get(key)
+        if entry is not None:
+            entry.summary = summary
+            self._update_item(entry)
+
+    def _update_item(self, entry: RunEntry) -> None:
+        parts = [entry.key, entry.label, entry.summary]
+        self.runs_list.blockSignals(True)
+        entry.item.setText(" · ".join(p for p in parts if p))
+        self.runs_list.blockSignals(False)
+
+    def set_run_visible(self, key: str, visible: bool) -> None:
+        entry = self.runs[key]
+        state = Qt.CheckState.Checked if visible else Qt.CheckState.Unchecked
+        if entry.item.checkState() != state:
+            entry.item.setCheckState(state)  # itemChanged does the rest
+            return
+        for chart in self.charts.values():
+            for name in chart.series_names():
+                if name.split("/")[0] == key:
+                    chart.set_series_visible(name, visible)
+
+    def visible_runs(self) -> list[str]:
+        return [k for k, e in self.runs.items() if e.item.checkState() == Qt.CheckState.Checked]
+
+    @Slot()
+    def remove_hidden_runs(self) -> None:
+        for key in [k for k in self.runs if k not in self.visible_runs()]:
+            entry = self.runs.pop(key)
+            for chart in self.charts.values():
+                for name in [n for n in chart.series_names() if n.split("/")[0] == key]:
+                    chart.remove_series(name)
+            self.runs_list.takeItem(self.runs_list.row(entry.item))
+            if self.current is entry:
+                self.current = None
+
+    @Slot(QListWidgetItem)
+    def _on_item_changed(self, item: QListWidgetItem) -> None:
+        key = item.data(Qt.ItemDataRole.UserRole)
+        if key in self.runs:
+            self.set_run_visible(key, item.checkState() == Qt.CheckState.Checked)
+
+    @Slot()
+    def _request_export(self) -> None:
+        self.export_requested.emit(self.charts[self.chart_choice.currentText()])
+
+    # -- data -----------------------------------------------------------------------------------
+    def _series(self, chart: LiveChart, entry: RunEntry, kind: str) -> str:
+        name = f"{entry.key}/{kind}"
+        if name not in chart.series_names():
+            dashed = kind == "val"
+            chart.series(name, colour=entry.colour, dashed=dashed, symbol="o" if dashed else None,
+                         label=f"{entry.key} {kind}" if kind in ("train", "val") else entry.key)
+            if entry.item.checkState() != Qt.CheckState.Checked:
+                chart.set_series_visible(name, False)
+        return name
+
+    def feed(self, batch: list) -> None:
+        """Add a batch of core events of the current run (step and epoch statistics)."""
+        entry = self.current
+        if entry is None:
+            return
+        steps: list[float] = []
+        losses: list[float] = []
+        lrs: list[float] = []
+        rates: list[float] = []
+        rate = entry.throughput
+        for event in batch:
+            if isinstance(event, StepStats):
+                steps.append(event.step)
+                losses.append(event.loss)
+                lrs.append(event.lr)
+                sps = event.samples_per_s if event.samples_per_s < float("inf") else (rate or 0.0)
+                rate = sps if rate is None else rate + _EMA * (sps - rate)
+                rates.append(rate)
+            elif isinstance(event, EpochStats):
+                self._add_epoch(entry, event)
+        entry.throughput = rate
+        if steps:
+            self.loss_chart.add_points(self._series(self.loss_chart, entry, "train"), steps, losses)
+            self.lr_chart.add_points(self._series(self.lr_chart, entry, "lr"), steps, lrs)
+            self.throughput_chart.add_points(self._series(self.throughput_chart, entry, "rate"), steps, rates)
+
+    def _add_epoch(self, entry: RunEntry, event: EpochStats) -> None:
+        if "loss" in event.val:
+            self.loss_chart.add_points(self._series(self.loss_chart, entry, "val"), [event.step], [event.val["loss"]])
+        metric = entry.metric or next((k for k in (*event.val, *event.train) if k != "loss"), "")
+        if not metric:
+            return
+        if not entry.metric:
+            entry.metric = metric
+            self.metric_chart.set_title(metric.replace("_", " ").capitalize(), metric.replace("_", " "))
+        for kind, values in (("train", event.train), ("val", event.val)):
+            if metric in values:
+                self.metric_chart.add_points(self._series(self.metric_chart, entry, kind), [event.epoch + 1],
+                                             [values[metric]])
+
+    def redraw(self) -> None:
+        for chart in self.charts.values():
+            chart.redraw()
+
+    def count(self, chart: str, kind: str, run: str | None = None) -> int:
+        """Points received by a series of a run (the current one by default): for tests and checks."""
+        key = run or (self.current.key if self.current else "")
+        return self.charts[chart].point_count(f"{key}/{kind}")
+
+
+def _brush(colour: tuple[int, int, int]):  # noqa: ANN202 - a QBrush
+    from PySide6.QtGui import QBrush, QColor
+
+    return QBrush(QColor(*colour))
