@@ -28,10 +28,17 @@ lint: $(STAMP)
 
 traceability: test
 
-bench: $(STAMP)
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,bench]"
+	@touch $(BENCH_STAMP)
+
+## Every benchmark, figures to benchmarks/results/latest.json and docs/benchmarks.md.
+bench: $(BENCH_STAMP)
 	$(PY) -m benchmarks
 
-bench-quick: $(STAMP)
+bench-quick: $(BENCH_STAMP)
 	$(PY) -m benchmarks --quick
 
 clean:

@@ -186,6 +186,9 @@ def check_output(path: str | None, suffixes: tuple[str, ...], flag: str = "--out
         raise ValidationError(f"{flag} {path} is a folder; give a file name inside it.", code="path.is_dir",
                               field=flag, value=path)
     folder = target.parent
+    if folder.exists() and not folder.is_dir():
+        raise ValidationError(f"{flag} {path}: {folder} is a file, not a folder.", code="path.unwritable",
+                              field=flag, value=path, hint="Choose a path inside a folder.")
     if not folder.is_dir():
         raise ValidationError(f"{flag} {path}: the folder {folder} does not exist.", code="path.unwritable",
                               field=flag, value=path, hint="Create the folder first or choose another path.")
@@ -321,6 +324,7 @@ def _add_distill(parser: argparse.ArgumentParser, ctx: Context, model: ModelFlag
 
 
 def cmd_distill(args: argparse.Namespace, ctx: Context, model: ModelFlags | None) -> int:
+    ctx.handler("distill")  # a backend without distillation is refused before the teacher is opened
     project = _load_project(args, "distill")
     try:
         request = _distill_request(args, ctx, project)

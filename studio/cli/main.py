@@ -23,6 +23,7 @@ from studio.cli.exit_codes import BAD_INPUT, FAILED, INTERRUPTED, exit_code_for
 __all__ = ["COMMANDS", "INSPECT_TOPICS", "UsageError", "run", "build_parser", "main_parser"]
 
 log = logging.getLogger("studio.cli")
+log.addHandler(logging.NullHandler())  # until the log file is set up, nothing goes to stderr
 
 COMMANDS = {
     "train": "Train a model on data, or run a project file (studio train project.studio.json).",
@@ -69,9 +70,22 @@ class Parser(argparse.ArgumentParser):
         return [s for s in self._option_string_actions if s.startswith("--")]
 
 
-class _Formatter(argparse.RawDescriptionHelpFormatter):
+class _Formatter(argparse.HelpFormatter):
+    """Wraps descriptions paragraph by paragraph but keeps indented lines (examples) as written."""
+
     def __init__(self, prog: str) -> None:
         super().__init__(prog, max_help_position=30, width=min(_width(), 110))
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        import textwrap
+
+        out = []
+        for line in text.splitlines():
+            if line.startswith("  ") or not line.strip():
+                out.append(indent + line)
+            else:
+                out.append(textwrap.fill(line, width, initial_indent=indent, subsequent_indent=indent))
+        return "\n".join(out)
 
 
 def _width() -> int:
@@ -154,6 +168,8 @@ def _run(args: list[str], ctx: Any) -> int:
         print(f"studio {__version__}", file=ctx.stdout)
         return 0
     command, rest = args[0], args[1:]
+    if command == "run":
+        command, rest = _project_operation(rest), rest
     if command.startswith("-"):
         _unknown_flag(command, main_parser(), None)
     if command not in COMMANDS:
@@ -177,6 +193,16 @@ def _run(args: list[str], ctx: Any) -> int:
         _unknown_flag(extras[0], parser, ctx if model is not None else None, model)
     ctx.log_start(command, args)
     return spec.run(parsed, ctx, model)
+
+
+def _project_operation(rest: list[str]) -> str:
+    """``studio run PROJECT ...`` is ``studio <the project's operation> PROJECT ...``."""
+    from studio.backend.core.project import load_project
+
+    if not rest or rest[0] in ("-h", "--help"):
+        raise UsageError("studio run takes a project file: studio run PROJECT.studio.json [flags].",
+                         prog="studio run", hint="Flags are those of studio train or studio distill.")
+    return load_project(rest[0]).operation
 
 
 def _inspect_parser() -> Parser:
@@ -209,8 +235,8 @@ def _unknown_flag(token: str, parser: Parser, ctx: Any, model: Any = None) -> No
     close = difflib.get_close_matches(flag, parser.known_flags(), n=1, cutoff=0.6)
     other = _other_models_with(flag, ctx, model) if ctx is not None else []
     if other:
-        message += (f" It is a hyperparameter of {', '.join(other)}, not of {model.name}; "
-                    f"choose the model with --model {other[0]}.")
+        names = " and ".join([", ".join(other[:-1]), other[-1]] if len(other) > 1 else other)
+        message += f" It is a hyperparameter of {names}, not of {model.name} (choose the model with --model)."
         if close:
             message += f" Or did you mean '{close[0]}'?"
     elif close:

@@ -171,7 +171,7 @@ def add_contract_flags(parser: argparse._ActionsContainer, contract: type[Contra
         key = f"{group}.{f.name}"
         parse, metavar, is_bool = _converter(hints[f.name])
         default = getattr(defaults, f.name)
-        shown = json.dumps(_plain(default)) if isinstance(default, (dict, tuple, list)) else default
+        shown = _shown(default)
         text = f"{FIELD_HELP.get(key, f.name.replace('_', ' ').capitalize() + '.')} Default: {shown}."
         kwargs: dict[str, Any] = {"dest": key, "default": argparse.SUPPRESS, "help": text}
         options = (choices or {}).get(key) or FIXED_CHOICES.get(key)
@@ -185,10 +185,17 @@ def add_contract_flags(parser: argparse._ActionsContainer, contract: type[Contra
         parser.add_argument(flag_name((rename or {}).get(f.name, f.name)), type=parse, **kwargs)
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    return value
+def _shown(value: Any) -> str:
+    """A default as a person would type it: ``true``, ``none``, ``{}``, ``1,2``."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dict):
+        return json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value)) or "(none)"
+    return str(value)
 
 
 def given(args: argparse.Namespace, group: str) -> dict[str, Any]:
@@ -300,12 +307,19 @@ class ModelFlags:
         self.info = info
         self.params = [Param.from_dict(p) for p in info.get("schema", ())]
         self.flags: dict[str, str] = {}
+        self.group: Any = None
+
+    def make_group(self, parser: argparse.ArgumentParser) -> None:
+        """Place the group of hyperparameter flags (filled by :meth:`add_to` once every other flag exists)."""
+        title = f"hyperparameters of {self.name} (from its schema; they override --preset)"
+        self.group = parser.add_argument_group(title, str(self.info.get("description", "")) or None)
 
     def add_to(self, parser: argparse.ArgumentParser) -> None:
         """Add one flag per hyperparameter (``--model-NAME`` where ``--NAME`` is already a flag)."""
         taken = set(parser._option_string_actions)
-        title = f"hyperparameters of {self.name} (from its schema; they override --preset)"
-        group = parser.add_argument_group(title, str(self.info.get("description", "")) or None)
+        if getattr(self, "group", None) is None:
+            self.make_group(parser)
+        group = self.group
         for p in self.params:
             flag = flag_name(p.name)
             self.flags[p.name] = flag if flag not in taken else flag_name("model_" + p.name)
@@ -354,3 +368,5 @@ def add_model_flags(parser: argparse.ArgumentParser, models: Sequence[Mapping[st
                        "; the hyperparameter flags override it.")
     group.add_argument("--init", dest="model.init", default=argparse.SUPPRESS, choices=list(init_schemes),
                        metavar="{" + ",".join(init_schemes) + "}", help="Weight initialisation. Default: default.")
+    if chosen is not None:
+        chosen.make_group(parser)

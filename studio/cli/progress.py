@@ -92,8 +92,7 @@ class LineProgress:
         if isinstance(event, RunStarted):
             self.timing.started(event)
             self._epoch_started = self.clock()
-            self._print(f"{event.operation}: {event.total_epochs} epochs of {event.steps_per_epoch} steps on "
-                        f"{event.device}" + (f", from epoch {event.start_epoch + 1}" if event.start_epoch else ""))
+            self._print(_started_line(event))
         elif isinstance(event, StepStats):
             now = self.clock()
             if now - self._last_line >= self.interval_s:
@@ -106,20 +105,10 @@ class LineProgress:
                             f"{format_metrics(event.metrics)}{eta}")
         elif isinstance(event, EpochStats):
             self.timing.durations.append(event.duration_s)
-            left = self.timing.run_left(event.epoch, 1.0, 0.0)
-            eta = f"  ETA {format_duration(left)}" if left else ""
-            val = f"  {format_metrics(event.val, 'val_')}" if event.val else ""
-            self._print(f"epoch {event.epoch + 1}/{self.timing.total_epochs}  {format_metrics(event.train, 'train_')}"
-                        f"{val}  lr {event.lr:.3g}  {format_duration(event.duration_s)}{eta}")
+            self._print(_epoch_line(event, self.timing))
             self._epoch_started = self.clock()
         elif isinstance(event, RunWarning):
             self._print(f"warning: {event.message}")
-        elif isinstance(event, RunFinished):
-            self._print(f"finished after {event.epoch} epochs ({event.step} steps)")
-        elif isinstance(event, RunCancelled):
-            self._print(f"stopped after step {event.step} (epoch {event.epoch + 1}); the state reached is kept")
-        elif isinstance(event, RunFailed):
-            self._print(f"failed at step {event.step}: {event.error.get('message', '')}")
 
     def close(self) -> None:
         pass
@@ -139,12 +128,13 @@ class JsonEvents:
 
 
 class TerminalProgress:
-    """A ``rich`` progress bar per epoch: steps, loss, metric, time left in the epoch and the run."""
+    """A ``rich`` progress bar for the epoch in progress (steps, running loss and metric, time left in
+    the epoch and the run); each finished epoch leaves one line with its results above the bar."""
 
     def __init__(self, stream: IO[str] | None = None) -> None:
         from rich.console import Console
 
-        self.console = Console(file=stream or sys.stdout)
+        self.console = Console(file=stream or sys.stdout, highlight=False)
         self.timing = _Timing()
         self.progress: Any = None
         self.task: Any = None
@@ -159,66 +149,71 @@ class TerminalProgress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(bar_width=30), MofNCompleteColumn(),
-            TextColumn("{task.fields[stats]}"), TextColumn("ETA"), TimeRemainingColumn(),
-            TextColumn("{task.fields[run_eta]}"), console=self.console, transient=False,
+            TextColumn("[bold]{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"), TimeRemainingColumn(compact=True),
+            TextColumn("{task.fields[run_eta]}"), console=self.console, transient=True,
         )
         self.progress.start()
+        self.task = self.progress.add_task("", total=self.timing.steps_per_epoch, stats="", run_eta="")
 
     def _new_epoch(self, epoch: int) -> None:
         self._epoch = epoch
         self._loss_sum = self._metric_sum = 0.0
         self._samples = 0
         self._epoch_started = time.monotonic()
-        self.task = self.progress.add_task(f"epoch {epoch + 1}/{self.timing.total_epochs}",
-                                           total=self.timing.steps_per_epoch, stats="", run_eta="")
+        self.progress.reset(self.task, total=self.timing.steps_per_epoch, completed=0,
+                            description=f"epoch {epoch + 1}/{self.timing.total_epochs}", stats="", run_eta="")
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
             self.timing.started(event)
-            self.console.print(f"{event.operation}: {event.total_epochs} epochs of {event.steps_per_epoch} steps "
-                               f"on {event.device}")
+            self.console.print(_started_line(event))
             self._start_progress()
-            if event.start_epoch < event.total_epochs:
-                self._new_epoch(event.start_epoch)
-        elif isinstance(event, StepStats) and self.task is not None:
+            self._new_epoch(event.start_epoch)
+        elif isinstance(event, StepStats) and self.progress is not None:
             self._samples += event.batch_size
             self._loss_sum += event.loss * event.batch_size
             for name, value in event.metrics.items():
                 self._metric_name, self._metric_sum = name, self._metric_sum + value * event.batch_size
-            stats = f"loss {_num(self._loss_sum / self._samples)}"
+            stats = f"loss {_short(self._loss_sum / self._samples)}"
             if self._metric_name:
-                stats += f"  {self._metric_name} {_num(self._metric_sum / self._samples)}"
-            task = self.progress.tasks[-1]
-            done = task.completed + 1
+                stats += f" {self._metric_name} {_short(self._metric_sum / self._samples)}"
+            done = (event.step - 1) % max(1, self.timing.steps_per_epoch) + 1
             left = self.timing.run_left(self._epoch, done / max(1, self.timing.steps_per_epoch),
                                         time.monotonic() - self._epoch_started)
-            self.progress.update(self.task, advance=1, stats=stats,
-                                 run_eta=f"(run {format_duration(left)})" if left is not None else "")
+            self.progress.update(self.task, completed=done, stats=stats,
+                                 run_eta=f"run {format_duration(left)}" if left is not None else "")
         elif isinstance(event, EpochStats):
             self.timing.durations.append(event.duration_s)
-            stats = format_metrics(event.train)
-            if event.val:
-                stats += "  " + format_metrics(event.val, "val_")
-            if self.task is not None:
-                self.progress.update(self.task, completed=self.timing.steps_per_epoch, stats=stats,
-                                     run_eta=format_duration(event.duration_s))
-                self.progress.stop_task(self.task)
-            if event.epoch + 1 < self.timing.total_epochs:
+            self.console.print(_epoch_line(event, self.timing))
+            if self.progress is not None and event.epoch + 1 < self.timing.total_epochs:
                 self._new_epoch(event.epoch + 1)
-            else:
-                self.task = None
         elif isinstance(event, RunWarning):
             self.console.print(f"[yellow]warning:[/] {event.message}")
         elif isinstance(event, (RunFinished, RunCancelled, RunFailed)):
-            if self.task is not None and isinstance(event, (RunCancelled, RunFailed)):
-                self.progress.update(self.task, run_eta="(stopped)" if isinstance(event, RunCancelled) else "(failed)")
             self.close()
 
     def close(self) -> None:
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
+
+
+def _short(value: float) -> str:
+    return f"{value:.4g}" if math.isfinite(value) else str(value)
+
+
+def _started_line(event: RunStarted) -> str:
+    start = f", from epoch {event.start_epoch + 1}" if event.start_epoch else ""
+    return f"{event.operation}: {event.total_epochs} epochs of {event.steps_per_epoch} steps on {event.device}{start}"
+
+
+def _epoch_line(event: EpochStats, timing: _Timing) -> str:
+    left = timing.run_left(event.epoch, 1.0, 0.0)
+    eta = f"  ETA {format_duration(left)}" if left else ""
+    val = f"  {format_metrics(event.val, 'val_')}" if event.val else ""
+    return (f"epoch {event.epoch + 1}/{timing.total_epochs}  {format_metrics(event.train, 'train_')}{val}"
+            f"  lr {event.lr:.3g}  {format_duration(event.duration_s)}{eta}")
 
 
 def choose_progress(json_mode: bool, quiet: bool = False, stream: IO[str] | None = None) -> Any:

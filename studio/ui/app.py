@@ -1,7 +1,9 @@
 """Start the window fast: show it first, then warm the backend up in the background.
 
 ``import torch`` and the first optimiser (which imports ``torch._dynamo``) cost about two
-seconds here, so they happen on a plain Python thread after the window has painted.
+seconds here, so they happen on a plain Python thread after the window has painted. Uncaught
+exceptions and Qt's own warnings go to the rotating log file (REQ-U10); an uncaught exception
+in a slot is also shown in the window instead of vanishing.
 """
 
 from __future__ import annotations
@@ -9,15 +11,16 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+from types import TracebackType
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QTimer, QtMsgType, qInstallMessageHandler
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
 from studio.backend.core.registry import default_registry
 from studio.logs import setup_logging
-from studio.ui.main_window import MainWindow
 
-__all__ = ["run_window", "warm_up_backend"]
+__all__ = ["run_window", "warm_up_backend", "install_error_logging"]
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +43,47 @@ def warm_up_backend(backend: str = "pytorch") -> threading.Thread:
     return thread
 
 
+_QT_LEVELS = {QtMsgType.QtDebugMsg: logging.DEBUG, QtMsgType.QtInfoMsg: logging.INFO,
+              QtMsgType.QtWarningMsg: logging.WARNING, QtMsgType.QtCriticalMsg: logging.ERROR,
+              QtMsgType.QtFatalMsg: logging.CRITICAL}
+
+
+def install_error_logging(window: object | None = None) -> None:
+    """Log uncaught exceptions and Qt messages; show uncaught exceptions in ``window`` when given."""
+    qt_log = logging.getLogger("studio.qt")
+
+    def qt_handler(kind: QtMsgType, context: object, message: str) -> None:
+        qt_log.log(_QT_LEVELS.get(kind, logging.WARNING), "%s", message)
+
+    def excepthook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        logging.getLogger("studio").error("uncaught exception", exc_info=(kind, exc, tb))
+        show = getattr(window, "show_error", None)
+        if show is not None:
+            try:
+                show({"code": "studio.internal", "message": f"Something went wrong inside Studio: {exc}. "
+                      "Details are in the log file.", "hint": None})
+            except Exception:  # noqa: BLE001 - never fail inside the hook
+                pass
+
+    qInstallMessageHandler(qt_handler)
+    sys.excepthook = excepthook
+
+
 def run_window(argv: list[str] | None = None) -> int:
     setup_logging()
+    QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
+        QGuiApplication.highDpiScaleFactorRoundingPolicy().PassThrough)
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv)
     app.setApplicationName("Studio")
     app.setOrganizationName("Studio")
+    from studio.ui import theme
+    from studio.ui.main_window import MainWindow
+    from studio.ui.settings import Settings
+
+    theme.apply(app, Settings().theme())
     window = MainWindow()
+    install_error_logging(window)
     window.show()
     QTimer.singleShot(0, warm_up_backend)
+    QTimer.singleShot(300, window.offer_recovery)
     return app.exec()

@@ -44,19 +44,22 @@ class Interrupted:
 class Autosave:
     """The marker and checkpoint path of one run."""
 
-    def __init__(self, request: TrainRequest, folder: pathlib.Path | None = None) -> None:
-        folder = folder or autosave_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        run = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-        self.checkpoint = folder / f"{run}.safetensors"
-        self.marker = folder / f"{run}.json"
+    def __init__(self, request: TrainRequest, folder: pathlib.Path | None = None,
+                 checkpoint: pathlib.Path | None = None) -> None:
+        """A new autosave for ``request``; with ``checkpoint``, the one a resumed run keeps writing."""
+        if checkpoint is None:
+            folder = folder or autosave_dir()
+            folder.mkdir(parents=True, exist_ok=True)
+            checkpoint = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}.safetensors"
+        self.checkpoint = checkpoint
+        self.marker = checkpoint.with_suffix(".json")
         self.request = request
 
     def start(self) -> TrainRequest:
         """Write the marker; returns the request with the checkpoint path filled in."""
         from dataclasses import replace
 
-        request = replace(self.request, checkpoint_path=str(self.checkpoint))
+        request = replace(self.request, checkpoint_path=str(self.checkpoint), resume_from=None, continue_from=None)
         record = {"request": request.to_json(), "checkpoint": str(self.checkpoint), "started": time.time()}
         tmp = self.marker.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(record), encoding="utf-8")

@@ -23,6 +23,7 @@ SERIES_COLOURS = {
     "lr": (44, 160, 44),
     "throughput": (148, 103, 189),
 }
+LEGEND_OFFSETS = {"top-right": (-10, 10), "bottom-right": (-10, -30), "top-left": (60, 10), "bottom-left": (60, -30)}
 RUN_COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
                (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
 
@@ -31,15 +32,18 @@ class LiveChart(pg.PlotWidget):
     """One plot with named series, e.g. a loss chart with ``train`` and ``val`` curves."""
 
     def __init__(self, title: str, y_label: str, x_label: str = "step", parent: QWidget | None = None,
-                 capacity: int = 4096) -> None:
+                 capacity: int = 4096, legend: str = "top-right", zero_based: bool = False) -> None:
         super().__init__(parent=parent)
         self._title, self._y_label, self._x_label = title, y_label, x_label
         self.capacity = capacity
+        self.zero_based = zero_based  # rates and learning rates read best from zero
         self.getPlotItem().setTitle(title)
         self.setLabel("left", y_label)
         self.setLabel("bottom", x_label)
+        for axis in ("left", "bottom"):
+            self.getPlotItem().getAxis(axis).enableAutoSIPrefix(False)
         self.showGrid(x=True, y=True, alpha=0.2)
-        self.legend = self.addLegend(offset=(-10, 10))
+        self.legend = self.addLegend(offset=LEGEND_OFFSETS.get(legend, (-10, 10)))
         self.setMouseEnabled(x=True, y=False)
         self.setMinimumSize(160, 120)
         self._histories: dict[str, ChartHistory] = {}
@@ -81,7 +85,15 @@ class LiveChart(pg.PlotWidget):
         self._dirty.clear()
         if names:
             self.redraws += 1
+            if self.zero_based:
+                self._fit_from_zero()
         return len(names)
+
+    def _fit_from_zero(self) -> None:
+        top = max((h.points()[1].max() for n, h in self._histories.items() if len(h) and n not in self._hidden),
+                  default=0.0)
+        if np.isfinite(top) and top > 0:
+            self.setYRange(0.0, float(top) * 1.08, padding=0)
 
     def clear_series(self) -> None:
         for curve in self._curves.values():

@@ -1,254 +1,341 @@
-"""The main window: set up a run, press Train, watch it live (REQ-U01..U04 first cut).
+"""The main window: six areas over one shared state, one worker for runs, one for short calls (REQ-U01).
 
-The window knows the backend only through the handler registry and the core contracts; the
-training runs in a worker thread behind :class:`RunBridge`, whose batched events feed the
-charts and the progress line.
+The window holds no training logic. It builds the :class:`AppState`, the :class:`TaskRunner`
+(short handler calls) and the :class:`RunBridge` (train and distill runs), puts the areas in
+tabs — Data, Model, Train, Distill, Evaluate, Export — and owns what spans them: menus and
+shortcuts, the error banner, project files, settings, themes, crash recovery and closing.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import time
+import os
 
-from PySide6.QtCore import Qt, Slot
-from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import (
-    QDoubleSpinBox,
-    QFormLayout,
-    QGroupBox,
-    QHBoxLayout,
-    QLabel,
-    QMainWindow,
-    QMessageBox,
-    QProgressBar,
-    QPushButton,
-    QSpinBox,
-    QSplitter,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import QTimer, Slot
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout, QWidget
 
-from studio.backend.core.events import EpochStats, RunCancelled, RunFailed, RunFinished, RunStarted, StepStats
-from studio.backend.core.handler_utils import format_duration
-from studio.backend.core.registry import HandlerRegistry, default_registry
-from studio.backend.core.requests import DataSpec, ModelSpec, TrainConfig, TrainRequest
-from studio.ui.charts import LiveChart
+from studio.backend.core.registry import HandlerRegistry
+from studio.backend.core.requests import CatalogueRequest, TrainRequest
+from studio.backend.core.results import Catalogue
+from studio.ui import autosave, dialogs, theme
+from studio.ui.areas.data_area import DataArea
+from studio.ui.areas.distill_area import DistillArea
+from studio.ui.areas.evaluate_area import EvaluateArea
+from studio.ui.areas.export_area import ExportArea
+from studio.ui.areas.model_area import ModelArea
+from studio.ui.areas.train_area import TrainArea
 from studio.ui.run_bridge import RunBridge
+from studio.ui.settings import Settings
+from studio.ui.state import AppState
+from studio.ui.tasks import Backend, TaskRunner
+from studio.ui.widgets.error_banner import ErrorBanner
 
-__all__ = ["MainWindow"]
+__all__ = ["MainWindow", "AREAS"]
 
 log = logging.getLogger(__name__)
 
+AREAS = ("Data", "Model", "Train", "Distill", "Evaluate", "Export")
+PROJECT_FILTER = "Studio projects (*.studio.json);;JSON files (*.json)"
+
 
 class MainWindow(QMainWindow):
-    def __init__(self, registry: HandlerRegistry | None = None, backend: str = "pytorch") -> None:
+    def __init__(self, registry: HandlerRegistry | None = None, backend: str = "pytorch", *,
+                 restore_settings: bool = True) -> None:
         super().__init__()
-        self.registry = registry or default_registry()
-        self.backend = backend
         self.setWindowTitle("Studio")
-        self.resize(1100, 680)
+        self.resize(1240, 780)
+        self.settings = Settings()
+        self.backend = Backend(registry, backend)
+        self.registry = self.backend.registry
+        self.state = AppState(self)
+        self.tasks = TaskRunner(self.backend, self)
         self.bridge = RunBridge(self)
-        self.bridge.events.connect(self._on_events)
-        self.bridge.finished.connect(self._on_finished)
-        self.bridge.failed.connect(self._on_failed)
-        self.last_result: object | None = None
-        self.last_error: dict | None = None
-        self._total_steps = 0
-        self._start_step = 0
-        self._started_at = 0.0
+        self.last_operation = "train"
+        self._closing = False
         self._build()
-        self._set_running(False)
+        self._build_actions()
+        self.state.error_raised.connect(self.show_error)
+        self.state.message.connect(self._show_message)
+        self.state.running_changed.connect(self._on_running)
+        self.tasks.error.connect(self.show_error)
+        if restore_settings:
+            self._restore_settings()
+        else:
+            self.tabs.setCurrentIndex(AREAS.index("Train"))
+        self.tasks.submit("catalogue", CatalogueRequest(), self._on_catalogue, self._on_catalogue_error,
+                          key="catalogue")
+        self.data_area.inspect_now()
 
     # -- layout ---------------------------------------------------------------------------------
     def _build(self) -> None:
-        setup = QWidget()
-        form_box = QGroupBox("Run")
-        form = QFormLayout(form_box)
-        self.data_label = QLabel("Handwritten digits (built-in, 1,797 images of 8x8 pixels)")
-        self.data_label.setWordWrap(True)
-        self.model_label = QLabel("MLP (small fully connected network)")
-        self.epochs = _spin(1, 10_000, 20, "How many times the model sees the whole training set.")
-        self.batch_size = _spin(1, 65_536, 64, "How many examples the model looks at before each update.")
-        self.lr = QDoubleSpinBox()
-        self.lr.setDecimals(5)
-        self.lr.setRange(1e-5, 10.0)
-        self.lr.setSingleStep(1e-4)
-        self.lr.setValue(1e-3)
-        self.lr.setToolTip("How big each update step is. Smaller is slower but steadier.")
-        form.addRow("Data", self.data_label)
-        form.addRow("Model", self.model_label)
-        form.addRow("Epochs", self.epochs)
-        form.addRow("Batch size", self.batch_size)
-        form.addRow("Learning rate", self.lr)
+        self.data_area = DataArea(self.state, self.tasks)
+        self.model_area = ModelArea(self.state, self.tasks)
+        self.train_area = TrainArea(self.state, self.bridge, self.backend)
+        self.distill_area = DistillArea(self.state, self.tasks, self.bridge, self.backend)
+        self.evaluate_area = EvaluateArea(self.state, self.tasks)
+        self.export_area = ExportArea(self.state, self.tasks)
+        self.areas = {"Data": self.data_area, "Model": self.model_area, "Train": self.train_area,
+                      "Distill": self.distill_area, "Evaluate": self.evaluate_area, "Export": self.export_area}
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        tips = {"Data": "Choose and look at the data", "Model": "Choose the model and its size",
+                "Train": "Train and watch it learn", "Distill": "Teach a small model from a big one",
+                "Evaluate": "See where the model is right and wrong; try it",
+                "Export": "Save, load and export the model"}
+        for i, (name, area) in enumerate(self.areas.items()):
+            self.tabs.addTab(area, name)
+            self.tabs.setTabToolTip(i, f"{tips[name]} (Ctrl+{i + 1})")
+        self.train_area.go_to_area.connect(self.show_area)
+        self.banner = ErrorBanner()
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(6, 6, 6, 0)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+        self.statusBar().showMessage("Studio is ready. Press Train (Ctrl+Return) to train the default model.")
+        # the first window's names, kept for scripts and tests
+        ta = self.train_area
+        self.train_button, self.pause_button, self.stop_button = ta.train_button, ta.pause_button, ta.stop_button
+        self.epochs, self.batch_size, self.lr = ta.epochs, ta.batch_size, ta.lr
+        self.progress, self.status = ta.progress, ta.status
+        self.loss_chart, self.metric_chart = ta.loss_chart, ta.metric_chart
+        self.error_label = self.banner
+        self.splitters = {"data": self.data_area.splitter, "model": self.model_area.splitter,
+                          "train": self.train_area.splitter, "distill": self.distill_area.splitter,
+                          "evaluate": self.evaluate_area.splitter}
 
-        self.train_button = QPushButton("Train")
-        self.train_button.setToolTip("Start training (Ctrl+Return)")
-        self.pause_button = QPushButton("Pause")
-        self.pause_button.setToolTip("Pause or resume between steps (Ctrl+P)")
-        self.stop_button = QPushButton("Stop")
-        self.stop_button.setToolTip("Stop after the current step and keep what was trained (Esc)")
-        self.train_button.clicked.connect(self.start_training)
-        self.pause_button.clicked.connect(self.toggle_pause)
-        self.stop_button.clicked.connect(self.stop_training)
-        buttons = QHBoxLayout()
-        for b in (self.train_button, self.pause_button, self.stop_button):
-            buttons.addWidget(b)
-        QShortcut(QKeySequence("Ctrl+Return"), self, self.start_training)
-        QShortcut(QKeySequence("Ctrl+P"), self, self.toggle_pause)
-        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.stop_training)
+    def _action(self, menu, text: str, slot, shortcut: str | QKeySequence | None = None,  # noqa: ANN001
+                tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setToolTip(tip or text)
+        action.setStatusTip(tip or text)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        self.addAction(action)  # shortcuts work whatever has the focus
+        return action
 
-        self.progress = QProgressBar()
-        self.progress.setFormat("%p%")
-        self.status = QLabel("Ready. Press Train to start.")
-        self.status.setWordWrap(True)
-        self.error_label = QLabel()
-        self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet("color: #b00020;")
-        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error_label.hide()
+    def _build_actions(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self.open_project_action = self._action(file_menu, "&Open project…", self.open_project, "Ctrl+O",
+                                                "Open a .studio.json project: data, model and settings")
+        self.save_project_action = self._action(file_menu, "&Save project", self.save_project, "Ctrl+S",
+                                                "Save the whole set-up to a .studio.json project file")
+        self._action(file_menu, "Save project &as…", self.save_project_as, "Ctrl+Shift+S")
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
 
-        left = QVBoxLayout(setup)
-        left.addWidget(form_box)
-        left.addLayout(buttons)
-        left.addWidget(self.progress)
-        left.addWidget(self.status)
-        left.addWidget(self.error_label)
-        left.addStretch(1)
+        run_menu = bar.addMenu("&Run")
+        ta = self.train_area
+        self.train_action = self._action(run_menu, "&Train", ta.start_training, "Ctrl+Return",
+                                         "Start training with the current settings")
+        self.pause_action = self._action(run_menu, "&Pause / resume", ta.toggle_pause, "Ctrl+P")
+        self.stop_action = self._action(run_menu, "&Stop", self._stop_any, "Esc",
+                                        "Stop after the current step, keeping what was trained")
+        self.more_action = self._action(run_menu, "Train &more", ta.train_more, "Ctrl+M")
+        self.distill_action = self._action(run_menu, "&Distil", self.distill_area.start_distillation, "Ctrl+D")
+        run_menu.addSeparator()
+        self.export_action = self._action(run_menu, "&Export ONNX…", self.export_area.export_onnx, "Ctrl+E",
+                                          "Export the current model as ONNX, checked against the live model")
 
-        self.loss_chart = LiveChart("Loss", "loss")
-        self.metric_chart = LiveChart("Validation accuracy", "accuracy", x_label="epoch")
-        charts = QSplitter(Qt.Orientation.Vertical)
-        charts.addWidget(self.loss_chart)
-        charts.addWidget(self.metric_chart)
-        charts.setSizes([420, 220])
+        view_menu = bar.addMenu("&View")
+        self.area_actions = []
+        for i, name in enumerate(AREAS):
+            self.area_actions.append(self._action(view_menu, name, lambda _=False, n=name: self.show_area(n),
+                                                  f"Ctrl+{i + 1}", f"Show the {name} area"))
+        view_menu.addSeparator()
+        group = QActionGroup(self)
+        self.theme_actions: dict[str, QAction] = {}
+        for name in ("light", "dark"):
+            action = self._action(view_menu, f"{name.capitalize()} theme",
+                                  lambda _=False, n=name: self.set_theme(n))
+            action.setCheckable(True)
+            group.addAction(action)
+            self.theme_actions[name] = action
 
-        splitter = QSplitter()
-        splitter.addWidget(setup)
-        splitter.addWidget(charts)
-        splitter.setSizes([330, 770])
-        self.setCentralWidget(splitter)
-        self.statusBar().showMessage("Studio is ready")
+    # -- areas, messages, errors ----------------------------------------------------------------
+    @Slot(str)
+    def show_area(self, name: str) -> None:
+        self.tabs.setCurrentWidget(self.areas[name])
 
-    # -- actions --------------------------------------------------------------------------------
+    def current_area(self) -> str:
+        return AREAS[self.tabs.currentIndex()]
+
+    @Slot(dict)
+    def show_error(self, error: dict) -> None:
+        self.banner.show_error(error)
+        self.statusBar().showMessage("Something went wrong; the message is at the top of the window.", 10_000)
+
+    @Slot(str)
+    def _show_message(self, text: str) -> None:
+        self.statusBar().showMessage(text, 10_000)
+
+    @Slot(bool, str)
+    def _on_running(self, running: bool, operation: str) -> None:
+        if running:
+            self.banner.dismiss()
+            self.last_operation = operation
+        self.open_project_action.setEnabled(not running)
+
+    @Slot()
+    def _stop_any(self) -> None:
+        if self.bridge.running:
+            owner = self.bridge.owner
+            if owner is self.distill_area:
+                self.distill_area.stop()
+            else:
+                self.train_area.stop_training()
+
+    def _on_catalogue(self, catalogue: Catalogue) -> None:
+        self.state.set_catalogue(catalogue)
+
+    def _on_catalogue_error(self, error: dict) -> None:
+        self.show_error(error)
+
+    # -- compatibility with the first window ----------------------------------------------------
     def training_request(self) -> TrainRequest:
-        return TrainRequest(
-            data=DataSpec(source="builtin", name="digits"),
-            model=ModelSpec(name="mlp"),
-            config=TrainConfig(epochs=self.epochs.value(), batch_size=self.batch_size.value(), lr=self.lr.value()),
-        )
+        return self.train_area.training_request()
 
     @Slot()
     def start_training(self) -> None:
-        if self.bridge.running:
-            return
-        self.loss_chart.clear_series()
-        self.metric_chart.clear_series()
-        self.error_label.hide()
-        self.last_error = None
-        self.progress.setValue(0)
-        self.status.setText("Starting…")
-        registry, backend = self.registry, self.backend
-
-        def call(request: TrainRequest, **kwargs: object) -> object:  # runs in the worker thread
-            return registry.get(backend, "train")(request, **kwargs)
-
-        self.bridge.start(call, self.training_request())
-        self._set_running(True)
+        self.train_area.start_training()
 
     @Slot()
     def toggle_pause(self) -> None:
-        if not self.bridge.running:
-            return
-        if self.bridge.control.paused:
-            self.bridge.resume()
-            self.pause_button.setText("Pause")
-            self.status.setText("Resumed.")
-        else:
-            self.bridge.pause()
-            self.pause_button.setText("Resume")
-            self.status.setText("Paused. Press Resume to go on.")
+        self.train_area.toggle_pause()
 
     @Slot()
     def stop_training(self) -> None:
+        self._stop_any()
+
+    @property
+    def last_result(self) -> object | None:
+        return self.train_area.last_result
+
+    @property
+    def last_error(self) -> dict | None:
+        return self.train_area.last_error
+
+    # -- themes and settings --------------------------------------------------------------------
+    def set_theme(self, name: str) -> None:
+        colours = theme.apply(QApplication.instance(), name)
+        self.settings.set_theme(colours.name)
+        self.theme_actions[colours.name].setChecked(True)
+
+    def _restore_settings(self) -> None:
+        area = self.settings.restore_window(self, self.splitters)
+        self.tabs.setCurrentIndex(area if area is not None and 0 <= area < len(AREAS) else AREAS.index("Train"))
+        name = self.settings.theme()
+        if theme.current().name != name:
+            theme.apply(QApplication.instance(), name)
+        self.theme_actions.get(name, self.theme_actions["light"]).setChecked(True)
+        snapshot = self.settings.last_configuration()
+        if snapshot:
+            self.state.restore(snapshot)
+
+    def save_settings(self) -> None:
+        self.settings.save_window(self, self.splitters, self.tabs.currentIndex())
+        self.settings.set_last_configuration(self.state.snapshot())
+        self.settings.sync()
+
+    # -- project files (REQ-U13) ----------------------------------------------------------------
+    def project(self):  # noqa: ANN201 - a studio.backend.core.project.Project
+        from studio.backend.core.project import Project
+
+        s = self.state
+        operation = "distill" if self.last_operation == "distill" and s.teacher else "train"
+        return Project(operation=operation, data=s.data, model=s.model, config=s.config, runtime=s.runtime,
+                       distill=s.distill, teacher=s.teacher or None)
+
+    @Slot()
+    def save_project(self) -> None:
+        if self.state.project_path:
+            self.write_project(self.state.project_path)
+        else:
+            self.save_project_as()
+
+    @Slot()
+    def save_project_as(self) -> None:
+        path = dialogs.save_file(self, "projects", "Save the project", PROJECT_FILTER, "project.studio.json")
+        if path:
+            if not path.endswith(".json"):
+                path += ".studio.json"
+            self.write_project(path)
+
+    def write_project(self, path: str) -> bool:
+        from studio.backend.core.errors import StudioError
+        from studio.backend.core.project import save_project
+
+        try:
+            written = save_project(path, self.project())
+        except StudioError as exc:
+            self.show_error(exc.to_dict())
+            return False
+        self.state.project_path = str(written)
+        self.setWindowTitle(f"Studio — {os.path.basename(written)}")
+        self._show_message(f"Saved the project to {written}")
+        return True
+
+    @Slot()
+    def open_project(self) -> None:
+        path = dialogs.open_file(self, "projects", "Open a project", PROJECT_FILTER)
+        if path:
+            self.read_project(path)
+
+    def read_project(self, path: str) -> bool:
+        from studio.backend.core.errors import StudioError
+        from studio.backend.core.project import load_project
+
         if self.bridge.running:
-            self.status.setText("Stopping after the current step…")
-            self.bridge.cancel()
+            return False
+        try:
+            project = load_project(path)
+        except StudioError as exc:
+            self.show_error(exc.to_dict())
+            return False
+        s = self.state
+        s.set_data(project.data)
+        s.set_model(project.model)
+        s.set_config(project.config)
+        s.set_runtime(project.runtime)
+        if project.distill is not None:
+            s.set_distill(project.distill)
+        s.set_teacher(project.teacher or "")
+        self.last_operation = project.operation
+        s.project_path = path
+        self.setWindowTitle(f"Studio — {os.path.basename(path)}")
+        self.show_area("Distill" if project.operation == "distill" else "Train")
+        self._show_message(f"Opened the project {path}")
+        return True
 
-    def _set_running(self, running: bool) -> None:
-        self.train_button.setEnabled(not running)
-        self.pause_button.setEnabled(running)
-        self.stop_button.setEnabled(running)
-        for w in (self.epochs, self.batch_size, self.lr):
-            w.setEnabled(not running)
-        if not running:
-            self.pause_button.setText("Pause")
+    # -- crash recovery (REQ-U04) ---------------------------------------------------------------
+    def offer_recovery(self) -> bool:
+        """If a run was interrupted (Studio died mid-run), offer to resume it; True if it resumed."""
+        found = autosave.find_interrupted()
+        if not found or self.bridge.running:
+            return False
+        latest = found[0]
+        request = latest.request
+        data = request.data.name if request.data.source == "builtin" else request.data.path
+        answer = QMessageBox.question(
+            self, "Resume the interrupted run?",
+            f"Studio closed while training {request.model.name} on {data}. Its last autosave is kept. "
+            "Resume it from there?")
+        for other in found[1:]:
+            other.discard()
+        if answer != QMessageBox.StandardButton.Yes:
+            latest.discard()
+            return False
+        latest.marker.unlink(missing_ok=True)
+        self.show_area("Train")
+        self.train_area.resume_interrupted(request, str(latest.checkpoint))
+        return True
 
-    # -- events ---------------------------------------------------------------------------------
-    @Slot(list)
-    def _on_events(self, batch: list) -> None:
-        steps: list[float] = []
-        losses: list[float] = []
-        last_step: StepStats | None = None
-        for event in batch:
-            if isinstance(event, StepStats):
-                steps.append(event.step)
-                losses.append(event.loss)
-                last_step = event
-            elif isinstance(event, EpochStats):
-                if "loss" in event.val:
-                    self.loss_chart.add_points("val", [event.step], [event.val["loss"]])
-                if "accuracy" in event.val:
-                    self.metric_chart.add_points("val", [event.epoch + 1], [event.val["accuracy"]])
-            elif isinstance(event, RunStarted):
-                self._total_steps = event.total_epochs * event.steps_per_epoch
-                self._start_step = event.start_step
-                self._started_at = time.monotonic()
-                self.status.setText(f"Training on {event.device}…")
-            elif isinstance(event, (RunFinished, RunFailed, RunCancelled)):
-                pass
-        if steps:
-            self.loss_chart.add_points("train", steps, losses)
-        self.loss_chart.redraw()
-        self.metric_chart.redraw()
-        if last_step is not None:
-            self._show_progress(last_step)
-
-    def _show_progress(self, event: StepStats) -> None:
-        total = max(self._total_steps, 1)
-        self.progress.setValue(int(100 * event.step / total))
-        elapsed = time.monotonic() - self._started_at
-        done = event.step - self._start_step
-        eta = elapsed / done * (total - event.step) if done > 0 else math.nan
-        self.status.setText(
-            f"Epoch {event.epoch + 1} · step {event.step}/{total} · loss {event.loss:.4f} · "
-            f"{event.samples_per_s:,.0f} samples/s · elapsed {format_duration(elapsed)} · ETA {format_duration(eta)}"
-        )
-
-    @Slot(object)
-    def _on_finished(self, result: object) -> None:
-        self.last_result = result
-        self._set_running(False)
-        status = getattr(result, "status", "finished")
-        metrics = getattr(result, "final_metrics", {}) or {}
-        acc = metrics.get("val_accuracy")
-        text = "Stopped; what was trained is kept." if status == "cancelled" else "Finished."
-        if acc is not None:
-            text += f" Validation accuracy {acc:.1%}."
-        if status != "cancelled":
-            self.progress.setValue(100)
-        self.status.setText(text)
-        self.statusBar().showMessage(text, 10_000)
-
-    @Slot(dict)
-    def _on_failed(self, error: dict) -> None:
-        self.last_error = error
-        self._set_running(False)
-        self.error_label.setText(f"{error.get('message', 'The run failed.')}  (code: {error.get('code')})")
-        self.error_label.show()
-        self.status.setText("The run failed. See the message below; details are in the log file.")
-
-    # -- closing --------------------------------------------------------------------------------
+    # -- closing (REQ-U11) ------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
         if self.bridge.running:
             answer = QMessageBox.question(
@@ -260,12 +347,17 @@ class MainWindow(QMainWindow):
                 return
             self.bridge.cancel()
             self.bridge.wait()
+            QApplication.processEvents()  # deliver the run's end, so its autosave marker is cleared
+        if not self._closing:
+            self._closing = True
+            self.save_settings()
+            self.tasks.shutdown()
         event.accept()
 
+    def showEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt's name
+        super().showEvent(event)
+        QTimer.singleShot(0, self._first_paint_done)
 
-def _spin(lo: int, hi: int, value: int, tip: str) -> QSpinBox:
-    box = QSpinBox()
-    box.setRange(lo, hi)
-    box.setValue(value)
-    box.setToolTip(tip)
-    return box
+    @Slot()
+    def _first_paint_done(self) -> None:
+        self.setProperty("shown", True)

@@ -26,7 +26,7 @@ from studio.backend.pytorch.data import (  # noqa: I001 - modules, not names
     arrays_to_data,
     augmenter_from_spec,
     builtin_datasets,
-    csv_numeric,
+    csv_table,
     encode_features,
     epoch_permutation,
     fit_preprocessing,
@@ -227,41 +227,103 @@ def test_numeric_targets_become_classes_or_regression(tmp_path):
     assert forced.task == "regression" and forced.y[:, 0].tolist() == [2.0, 0.0, 1.0, 2.0]
 
 
+def read_both(path, monkeypatch, **options):
+    """The table read by pyarrow (whichever step takes it) and by the csv module alone."""
+    arrow = read_csv_table(path, **options)
+    with monkeypatch.context() as m:
+        m.setattr(csv_table, "_read_with_arrow", lambda *a, **k: False)
+        plain = read_csv_table(path, **options)
+    assert plain.reader == "csv"
+    return arrow, plain
+
+
+def assert_same_table(a, b):
+    assert (a.names, a.num_rows, a.has_header) == (b.names, b.num_rows, b.has_header)
+    for j in range(len(a.names)):
+        assert a.columns[j].dtype == b.columns[j].dtype, a.names[j]
+        if a.columns[j].dtype.kind == "f":
+            np.testing.assert_array_equal(a.columns[j], b.columns[j])
+        else:
+            assert a.columns[j].tolist() == b.columns[j].tolist()
+        np.testing.assert_array_equal(a.missing[j], b.missing[j])
+    assert a.line_numbers.tolist() == b.line_numbers.tolist()
+
+
 @pytest.mark.req("REQ-D02")
 def test_numeric_fast_path_matches_the_general_reader(tmp_path, monkeypatch):
-    cells = ["-0.5", "+2", ".25", "7.", "123456.789", "-0.000001", "42", "3.14159265358979", "0", "-99"]
+    cells = ["-0.5", "+2", ".25", "7.", "123456.789", "-0.000001", "42", "3.14159265358979", "0", "-99", "1e-3", "NA"]
     rows = [",".join(cells[(i + j) % len(cells)] for j in range(4)) + "\r\n" for i in range(40)]
-    path = write(tmp_path / "n.csv", "a,b,c,d\r\n" + "".join(rows) + "\r\n")
-    fast = read_csv_table(path)
-    assert fast.fast_path and fast.num_rows == 40 and fast.names == ("a", "b", "c", "d")
-    monkeypatch.setattr(csv_numeric, "try_parse_numeric", lambda *a, **k: None)
-    slow = read_csv_table(path)
-    assert not slow.fast_path
-    for j in range(4):
-        np.testing.assert_array_equal(fast.columns[j], slow.columns[j].astype(np.float32))
-    assert fast.line_numbers.tolist() == slow.line_numbers.tolist()
+    path = write(tmp_path / "n.csv", "a,b,c,d\r\n" + "".join(rows[:20]) + "\r\n" + "".join(rows[20:]) + "\r\n")
+    fast, slow = read_both(path, monkeypatch)
+    assert fast.fast_path and fast.reader == "arrow-numbers" and fast.num_rows == 40 and fast.names == ("a", "b", "c", "d")
+    assert_same_table(fast, slow)
+    assert fast.line_numbers[19:21].tolist() == [21, 23]  # the blank line 22 is not a row
+    assert fast.numeric_block([0, 1]) is None  # columns with missing cells go through imputation
+    full = write(tmp_path / "full.csv", "".join(r.replace("NA", "5") for r in rows))
+    fast, slow = read_both(full, monkeypatch)
+    assert fast.fast_path and not fast.has_header
+    np.testing.assert_array_equal(fast.numeric_block([3, 1]), np.stack([slow.columns[3], slow.columns[1]], 1).astype(np.float32))
 
 
 @pytest.mark.req("REQ-D02")
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.lists(st.floats(-1e9, 1e9, allow_nan=False), min_size=3, max_size=3), min_size=1, max_size=30),
-       st.sampled_from(["%.6f", "%.2f", "%g", "%.0f", "%.12g"]))
-def test_fast_parser_gives_the_correctly_rounded_float32(rows, fmt):
+       st.sampled_from(["%.6f", "%.2f", "%g", "%.0f", "%.12g", "%.17g", "%e"]))
+def test_fast_path_reads_the_numbers_the_csv_module_reads(tmp_path_factory, rows, fmt):
     texts = [[fmt % v for v in row] for row in rows]
-    data = "".join(",".join(r) + "\n" for r in texts).encode()
-    parsed = csv_numeric.parse_numeric_bytes(data, ",", 3, skip_first_line=False, threads=1)
-    if any("e" in t for r in texts for t in r):
-        assert parsed is None  # exponents go to the general path
-        return
-    expected = np.array([[np.float32(float(t)) for t in r] for r in texts], dtype=np.float32)
-    np.testing.assert_array_equal(parsed, expected)
+    path = tmp_path_factory.mktemp("h") / "h.csv"
+    write(path, "p,q,r\n" + "".join(",".join(r) + "\n" for r in texts))
+    table = read_csv_table(path)
+    assert table.fast_path and table.num_rows == len(rows)
+    expected = np.array([[float(t) for t in r] for r in texts], dtype=np.float64)
+    for j in range(3):
+        np.testing.assert_array_equal(table.columns[j], expected[:, j])
+    np.testing.assert_array_equal(table.numeric_block([0, 1, 2]), expected.astype(np.float32))
 
 
 @pytest.mark.req("REQ-D02")
-def test_fast_parser_declines_what_it_cannot_read():
-    for text in (b"1,2\n3,\n", b"1,2\n3,x\n", b"1,2\n3,1e5\n", b"1,2\n1.2.3,4\n", b"1,2\n3-4,5\n", b'1,"2"\n', b"1,2\n-,5\n",
-                 b"1,2,3\n4,5\n"):
-        assert csv_numeric.parse_numeric_bytes(text, ",", 2, skip_first_line=False) is None, text
+def test_files_the_fast_path_declines_read_as_the_csv_module_reads_them(tmp_path, monkeypatch):
+    texts = {"quoted": 'a,b\n1,"2"\n"3",4\n', "spaced": "a,b\n 1 , NA\n3,4\n", "text": "a,b\n1,x\n3,y\n",
+             "quoted_comma": 'a,b\n1,"x,y"\n3,"multi\nline"\n5,z\n', "blank_lines": "a,b\n1,x\n\n\n3,y\n",
+             "few_numbers": "a,b\n" + "".join(f"{i},v{i % 3}\n" for i in range(9)) + "1.5,2\n"}
+    readers = {}
+    for name, text in texts.items():
+        arrow, plain = read_both(write(tmp_path / f"{name}.csv", text), monkeypatch)
+        assert not arrow.fast_path, name
+        assert_same_table(arrow, plain)
+        readers[name] = arrow.reader
+    assert readers == dict.fromkeys(texts, "arrow-text")
+    cases = {"ragged": "a,b\n1,2\n3\n", "whitespace_line": "a,b\n1,2\n   \n3,4\n", "one_column": "a\n1\n \n2\n",
+             "leading_blank": "\n\na,b\n1,2\n3,4\n"}
+    for name, text in cases.items():
+        path = write(tmp_path / f"{name}.csv", text)
+        if name == "ragged":
+            with pytest.raises(DataError) as err:
+                read_csv_table(path)
+            assert err.value.code == "data.bad_row" and err.value.value == 3
+            continue
+        table = read_csv_table(path)
+        assert table.reader == "csv" and table.num_rows == 2, name
+    bad = tmp_path / "latin1.csv"
+    bad.write_bytes("a,b\n1,2\n3,caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(DataError) as err:
+        read_csv_table(bad)
+    assert err.value.code == "data.bad_encoding"
+
+
+@pytest.mark.req("REQ-D02")
+def test_errors_after_a_fast_read_name_the_line(tmp_path):
+    rows = "".join(f"{i},{i * 2}.5,{i % 3}\n" for i in range(30))  # rows[:40] is the first five rows
+    path = write(tmp_path / "gap.csv", "a,b,y\n" + rows[:40] + "\n\n" + rows[40:].replace("12,24.5", "12,", 1))
+    assert read_csv_table(path).fast_path
+    with pytest.raises(DataError) as err:
+        csv_data(path)
+    assert err.value.code == "data.missing_values" and "line 16" in err.value.message and err.value.value == 16
+    assert csv_data(path, missing="mean").x[12, 1].item() == pytest.approx(np.mean([i * 2 + 0.5 for i in range(30) if i != 12]))
+    path = write(tmp_path / "seven.csv", "a,b,y\n" + rows[:40] + "\n\n" + rows[40:].replace("12,24.5", "12,seven", 1))
+    with pytest.raises(DataError) as err:
+        csv_data(path)
+    assert err.value.code == "data.bad_value" and "line 16" in err.value.message and "'seven'" in err.value.message
 
 
 @pytest.mark.req("REQ-D02")

@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from studio.backend.core.contract import decode_any
-from studio.backend.core.errors import CheckpointError, TrainingError, ValidationError
+from studio.backend.core.errors import CheckpointError, StudioError, TrainingError, ValidationError
 from studio.backend.core.events import (
     EpochStats,
     GrammarChecker,
@@ -1072,3 +1072,14 @@ def test_epoch_statistics_are_exact_batch_size_weighted_means_reset_every_epoch(
         assert epoch.samples_per_s == pytest.approx(weight / sum(s.step_time_s for s in mine), rel=1e-9)
         assert all(s.samples_per_s == pytest.approx(s.batch_size / s.step_time_s) for s in mine)
     assert [h["train_loss"] for h in result.history] == [e.train["loss"] for e in epochs]
+
+
+@pytest.mark.req("REQ-H11")
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_an_unavailable_or_unknown_device_is_a_clear_error_not_a_torch_exception():
+    with pytest.raises(StudioError) as info:
+        Trainer(mlp(), "classification", cfg(), device="cuda")
+    assert info.value.code == "runtime.device_unavailable" and info.value.field == "device"
+    with pytest.raises(ValidationError) as info:
+        Trainer(mlp(), "classification", cfg(), device="gpu0")
+    assert info.value.field == "device"

@@ -96,8 +96,15 @@ class TrainConfig(Contract):
 
 @dataclass(frozen=True)
 class DistillConfig(Contract):
+    """How to distil (PT-DISTILL-001). ``method`` is the soft loss: ``kd`` or ``dkd`` for classes
+    (``kd`` means ``regression`` for a regression teacher); ``temperature`` None means 4 for classes
+    (a regression teacher takes none); ``feature_pairs`` are (student layer, teacher layer) matched by
+    ``feature_loss`` (``hint-mse``, ``hint-cosine`` or ``attention``); ``method_options`` holds
+    ``target_weight``/``nontarget_weight`` (dkd) or ``kind``/``delta`` (regression); ``schedules``
+    maps ``temperature``/``*_weight`` to a schedule; ``baseline`` also trains the student alone."""
+
     method: str = "kd"
-    temperature: float = 4.0
+    temperature: float | None = None
     hard_weight: float = 1.0
     soft_weight: float = 1.0
     feature_weight: float = 0.0
@@ -106,12 +113,15 @@ class DistillConfig(Contract):
     cache_teacher: bool = True
     baseline: bool = False
     teacher_weights: tuple[float, ...] = ()
+    feature_loss: str = "hint-mse"
+    method_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class InspectDataRequest(Contract):
     data: DataSpec = field(default_factory=DataSpec)
     preview_rows: int = 10
+    indices: tuple[int, ...] = ()  # preview these samples (dataset indices) instead of the first rows
 
 
 @dataclass(frozen=True)
@@ -149,7 +159,7 @@ class PredictRequest(Contract):
 
 @dataclass(frozen=True)
 class DistillRequest(Contract):
-    teacher: str  # checkpoint path (or several, comma-free list in ``teachers``)
+    teacher: str  # a teacher checkpoint path or model handle; further teachers in ``teachers``
     student: ModelSpec = field(default_factory=ModelSpec)
     data: DataSpec = field(default_factory=DataSpec)
     config: TrainConfig = field(default_factory=TrainConfig)
@@ -157,6 +167,7 @@ class DistillRequest(Contract):
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     teachers: tuple[str, ...] = ()
     resume_from: str | None = None
+    checkpoint_path: str | None = None  # autosave a training checkpoint here each epoch
 
 
 @dataclass(frozen=True)

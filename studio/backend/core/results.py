@@ -71,6 +71,12 @@ class EvaluateResult(Contract):
     per_class: tuple[dict[str, Any], ...] = ()
     confusion: tuple[tuple[int, ...], ...] = ()
     class_names: tuple[str, ...] = ()
+    # per sample of the split, for drilling into the confusion matrix (classification and binary):
+    # its index in the dataset, true and predicted class index, and the predicted class's probability
+    sample_indices: tuple[int, ...] = ()
+    targets: tuple[int, ...] = ()
+    predicted: tuple[int, ...] = ()
+    confidence: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,10 +91,15 @@ class PredictResult(Contract):
 
 @dataclass(frozen=True)
 class DistillResult(Contract):
+    """``train`` is the distilled student's run (as ``train`` returns it); ``comparison`` one row per
+    role (teacher, student, baseline) on the validation split; ``baseline`` the student-alone run
+    when asked (its ``model`` handle too)."""
+
     train: TrainResult
     teacher_metrics: dict[str, float]
     comparison: tuple[dict[str, Any], ...] = ()
     gap_closed: float | None = None
+    baseline: TrainResult | None = None
 
 
 @dataclass(frozen=True)

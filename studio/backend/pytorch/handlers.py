@@ -118,7 +118,7 @@ def inspect_data(request: InspectDataRequest, **_: Any) -> DataSummary:
     data_lib.validate_fractions(request.data.val_fraction, request.data.test_fraction)
     bundle = data_lib.load_data(request.data)
     splits = data_lib.split_data(bundle, request.data.val_fraction, request.data.test_fraction, request.data.seed)
-    return data_lib.summarize(bundle, splits, request.preview_rows)
+    return data_lib.summarize(bundle, splits, request.preview_rows, tuple(request.indices))
 
 
 @studio_errors("inspect_model")
@@ -288,8 +288,14 @@ def evaluate(request: EvaluateRequest, **_: Any) -> EvaluateResult:
     if model.task == "regression":
         outputs = prep.inverse_target(outputs)
     ev = evaluate_outputs(model.task, outputs, bundle.y[idx], tuple(model.class_names))
+    samples: dict[str, Any] = {}
+    if model.task in ("classification", "binary") and ev.predicted:
+        y = bundle.y[idx]
+        true = y.long() if model.task == "classification" else (y.reshape(-1) > 0.5).long()
+        samples = {"sample_indices": tuple(int(i) for i in idx.tolist()), "targets": tuple(true.tolist()),
+                   "predicted": tuple(int(p) for p in ev.predicted), "confidence": tuple(map(float, ev.confidence))}
     return EvaluateResult(split=request.split, num_samples=len(idx), metrics=ev.metrics, per_class=ev.per_class,
-                          confusion=ev.confusion, class_names=ev.class_names)
+                          confusion=ev.confusion, class_names=ev.class_names, **samples)
 
 
 @studio_errors("predict")

@@ -137,7 +137,7 @@ class DataArea(QWidget):
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setAlternatingRowColors(True)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.grid = ImageGrid(cell=72, columns=8)
+        self.grid = ImageGrid(cell=96, columns=8)
         self.preview = QStackedWidget()
         self.preview.addWidget(self.table)
         self.preview.addWidget(self.grid)
@@ -146,7 +146,7 @@ class DataArea(QWidget):
         lower = QSplitter(Qt.Orientation.Vertical)
         lower.addWidget(self.preview)
         lower.addWidget(self.balance)
-        lower.setSizes([300, 220])
+        lower.setSizes([260, 300])
         self.splitter_right = lower
 
         right = QWidget()

@@ -157,6 +157,7 @@ class ModelArea(QWidget):
         self._syncing = False
         self._mark_compatibility()
         self._show_spec(self.state.model, rebuild=True)
+        self._schedule()
 
     @Slot(object)
     def _on_data_summary(self, summary: DataSummary | None) -> None:

@@ -9,6 +9,7 @@ optimiser state (``TrainRequest.continue_from``); every run autosaves (see :mod:
 from __future__ import annotations
 
 import math
+import pathlib
 import time
 from dataclasses import replace
 
@@ -23,7 +24,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QSpinBox,
     QSplitter,
     QVBoxLayout,
@@ -42,6 +42,7 @@ from studio.ui.state import AppState, TrainedModelRef
 from studio.ui.tasks import Backend
 from studio.ui.widgets.dashboard import Dashboard
 from studio.ui.widgets.device_selector import DeviceSelector
+from studio.ui.widgets.panels import side_panel
 
 __all__ = ["TrainArea"]
 
@@ -197,10 +198,7 @@ class TrainArea(QWidget):
         col.addWidget(self.progress)
         col.addWidget(self.status)
         col.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(left)
-        scroll.setMinimumWidth(300)
+        scroll = side_panel(left, 350)
 
         self.dashboard = Dashboard()
         self.dashboard.export_requested.connect(self._export_chart)
@@ -210,7 +208,7 @@ class TrainArea(QWidget):
         self.splitter.addWidget(scroll)
         self.splitter.addWidget(self.dashboard)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([340, 860])
+        self.splitter.setSizes([360, 880])
         layout = QHBoxLayout(self)
         layout.addWidget(self.splitter)
 
@@ -314,7 +312,7 @@ class TrainArea(QWidget):
         epochs = int(getattr(result, "epochs_run", 0)) + self.more_epochs.value()
         config = replace(self.last_request.config, epochs=epochs)
         request = replace(self.last_request, config=config, continue_from=result.model, resume_from=None,
-                          checkpoint_path=None)
+                          checkpoint_path=None)  # extended in memory; its autosave ended with the first part
         self.dashboard.continue_run(self._run_key)
         self._begin(request, self._run_key, f"Continuing for {self.more_epochs.value()} more epochs…")
 
@@ -328,19 +326,18 @@ class TrainArea(QWidget):
         self.state.set_runtime(request.runtime)
         data = request.data.name if request.data.source == "builtin" else request.data.source
         entry = self.dashboard.new_run(f"{request.model.name} on {data}, resumed")
-        self._begin(replace(request, resume_from=checkpoint, checkpoint_path=None), entry.key,
-                    "Resuming from the last autosave…", autosave_to=checkpoint)
+        saver = Autosave(request, checkpoint=pathlib.Path(checkpoint))
+        resumed = replace(saver.start(), resume_from=checkpoint)  # keeps autosaving to the same file
+        self._begin(resumed, entry.key, "Resuming from the last autosave…", saver)
 
-    def _begin(self, request: TrainRequest, run_key: str, message: str, autosave_to: str | None = None) -> None:
+    def _begin(self, request: TrainRequest, run_key: str, message: str, saver: Autosave | None = None) -> None:
         self._run_key = run_key
         self.last_error = None
-        self.last_request = request
-        self._autosave = None
-        if self.autosave_enabled and autosave_to is None and getattr(request, "continue_from", None) is None:
+        self._autosave = saver
+        if saver is None and self.autosave_enabled and request.continue_from is None:
             self._autosave = Autosave(request)
             request = self._autosave.start()
-        elif autosave_to is not None:
-            request = replace(request, checkpoint_path=autosave_to)
+        self.last_request = request
         self.progress.setValue(0)
         self.status.setText(message)
         self._last_step = None

@@ -88,7 +88,7 @@ def table_to_data(table: CsvTable, targets: list[str], policy: str, task: str | 
         f"{len(feature_idx)} input columns, target {', '.join(targets)}.",
         target_names=tuple(targets) if task in ("regression", "multilabel") else (), source="csv",
         info={"encoding": encoding, "preview": {"columns": list(table.names), "rows": table.preview},
-              "fast_path": table.fast_path, "path": table.path})
+              "fast_path": table.fast_path, "reader": table.reader, "path": table.path})
 
 
 def _fit_encoding(table: CsvTable, feature_idx: list[int], policy: str) -> dict[str, Any]:

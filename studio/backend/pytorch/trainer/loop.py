@@ -18,10 +18,22 @@ in-memory tensors. Everything the caller may rely on:
   the same seed, configuration and data give bit-identical weights and history, and a paused,
   cancelled-and-continued or checkpointed-and-resumed run ends bit-identical to an uninterrupted one.
 - :meth:`Trainer.state_dict` (layout in :mod:`.state`) holds only tensors and JSON values.
+- An optional ``objective`` replaces the task loss (knowledge distillation uses it). It is called
+  ``objective(output, target, inputs, indices) -> loss`` for every micro-batch inside the autocast
+  region, ``indices`` being the batch's positions in the training set; ``objective.parameters()``
+  are optimised with the model's; ``objective.bind(trainer)`` runs at the end of the constructor;
+  ``objective.step_metrics()`` adds to each step's metrics and ``objective.end_epoch() -> (val, extra)``
+  to each epoch's validation figures and extras; ``objective.state_dict()`` is kept under ``objective``
+  in :meth:`Trainer.state_dict`. Without one, nothing of this runs.
+- Under ``torchrun`` (a process group set up by :func:`studio.backend.pytorch.distributed.init_distributed`,
+  or an explicit ``distributed`` context) the steps run through DistributedDataParallel, each rank
+  trains on its shard of the same seeded epoch order, the epoch's training means are averaged over
+  all ranks, and a cancel on any rank stops all of them at the same step (REQ-X03).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import uuid
@@ -33,6 +45,7 @@ from torch import nn
 
 from studio.backend.core.errors import (
     CheckpointError,
+    DeviceUnavailableError,
     OutOfMemoryError,
     StudioError,
     TrainingError,
@@ -53,6 +66,8 @@ from studio.backend.core.events import (
 from studio.backend.core.handler import EventSink, RunControl
 from studio.backend.core.requests import TrainConfig
 from studio.backend.core.running_stats import RunningStats
+from studio.backend.pytorch.distributed import DistContext
+from studio.backend.pytorch.distributed import current as distributed_context
 
 from .batching import EpochPlan, epoch_order
 from .callbacks import CallbackList
@@ -105,6 +120,8 @@ class Trainer:
         device: str | torch.device = "cpu",
         seed: int = 0,
         run_id: str | None = None,
+        distributed: DistContext | None = None,
+        objective: Any = None,
     ) -> None:
         if not isinstance(config, TrainConfig):
             raise ValidationError("config must be a TrainConfig.", field="config", value=type(config).__name__)
@@ -124,15 +141,25 @@ class Trainer:
             if name not in metrics:
                 raise ValidationError(f"Cannot monitor {name!r} for a {task} task; use one of {', '.join(sorted(metrics))}.",
                                       field=field, value=name)
+        # under torchrun (REQ-X03): DDP steps, a shard of each epoch's order, stats reduced across ranks
+        self.distributed = distributed if distributed is not None else distributed_context()
+        if self.distributed is not None:
+            device = self.distributed.device
         try:
             self.device = torch.device(device)
         except (RuntimeError, TypeError) as exc:
             raise ValidationError(f"Unknown device {device!r}.", field="device", value=str(device)) from exc
+        try:
+            self.model = model.to(self.device)
+        except (RuntimeError, AssertionError) as exc:  # torch asserts when a backend is not compiled in
+            raise DeviceUnavailableError(f"The device {device!r} is not available ({exc}).", field="device",
+                                         value=str(device), hint="Choose an available device, such as cpu.") from exc
         self.precision = Precision(config.precision, self.device)
-        self.model = model.to(self.device)
-        self.optimizer = build_optimizer(self.model.parameters(), config)
+        self.objective = objective
+        params = [*self.model.parameters(), *(objective.parameters() if objective is not None else ())]
+        self.optimizer = build_optimizer(params, config)
         self.loss.to(self.device)
-        self._params = [p for p in self.model.parameters() if p.requires_grad]
+        self._params = [p for p in params if p.requires_grad]
         self.events = events
         self.control = control
         self.callbacks = CallbackList(callbacks)
@@ -151,6 +178,9 @@ class Trainer:
         self._monitor = self.tracker.monitor
         self._plateau = self._plateau_name()
         self._copy_batches = False
+        self._net: nn.Module = self.model  # what the optimisation step calls: the model, or its DDP wrapper
+        if objective is not None:
+            objective.bind(self)
 
     # -- the run ------------------------------------------------------------------------------
     def fit(self, train: Batch, val: Batch | None = None) -> FitResult:
@@ -158,7 +188,8 @@ class Trainer:
         stopping or a cancel. Raises ``StudioError`` (after a ``RunFailed`` event) on failure."""
         x, y = self._prepare(train, "train")
         val = self._prepare(val, "val") if val is not None else None
-        plan = EpochPlan(len(x), self.config.batch_size, self.config.accumulate)
+        n = len(x) if self.distributed is None else self.distributed.shard_size(len(x))
+        plan = EpochPlan(n, self.config.batch_size, self.config.accumulate)
         self.schedule.bind(plan.steps, self.config.epochs)
         warnings = [("train.precision_fallback", self.precision.warning)] if self.precision.warning else []
         self._monitor = self._resolve(self.tracker.monitor, val is not None, warnings)
@@ -170,6 +201,7 @@ class Trainer:
             self._emit(RunWarning(self.run_id, code, message))
         was_training = self.model.training
         self._running = True
+        self._net = self.model if self.distributed is None else self.distributed.wrap(self.model)
         try:
             if self._rng is not None:
                 restore_rng(self._rng)
@@ -194,9 +226,12 @@ class Trainer:
     def _run(self, plan: EpochPlan, x: torch.Tensor, y: torch.Tensor, val: Batch | None) -> str:
         self.model.train()
         while self.epoch < self.config.epochs and not self.tracker.stopped:
-            order = epoch_order(self.seed, self.epoch, plan.n).to(x.device)
+            order = epoch_order(self.seed, self.epoch, len(x))
+            if self.distributed is not None:
+                order = self.distributed.shard(order)
+            order = order.to(x.device)
             for micro in plan.step_batches(order, self.step_in_epoch):
-                if self.control is not None and not self.control.wait_while_paused(self._paused, self._resumed):
+                if self.control is not None and not self._go_on():
                     return "cancelled"
                 self._step(x, y, micro)
             self._end_epoch(val)
@@ -208,14 +243,14 @@ class Trainer:
         lr = self.schedule.lr(self.global_step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        batches = [(self._fetch(x, idx), self._fetch(y, idx)) for idx in micro]
+        batches = [self._batch(x, y, idx) for idx in micro]
         size = sum(len(yb) for _, yb in batches)
         shares = self._shares(batches, size)  # each micro-batch's part of the step's mean loss
         losses, metrics, count = [], [], 0
-        for (xb, yb), share in zip(batches, shares):
+        for (xb, yb), idx, share in zip(batches, micro, shares):
             with self.precision.autocast():
-                out = self.model(xb)
-                loss = self.loss(out, yb)
+                out = self._net(xb)
+                loss = self.loss(out, yb) if self.objective is None else self.objective(out, yb, xb, idx)
             if share is not None:
                 loss = loss * share
             self.precision.backward(loss)
@@ -224,7 +259,7 @@ class Trainer:
             count += self.loss.metric_count(yb)
         self.precision.unscale(self.optimizer)  # true gradients before they are measured or clipped
         grads = [p.grad for p in self._params if p.grad is not None]
-        values = self._floats([*losses, *metrics, *_norms(grads)])  # the step's one host sync
+        values = self._floats([*losses, *metrics, *_norms(grads)])  # the step's only host sync
         n = len(batches)
         loss_v, metric_v = sum(values[:n]), sum(values[n:2 * n]) / count
         grad_norm = math.sqrt(sum(v * v for v in values[2 * n:]))  # before clipping
@@ -239,27 +274,36 @@ class Trainer:
     def _record(self, size: int, lr: float, loss: float, metric: float, grad_norm: float, seconds: float) -> None:
         self.global_step += 1
         self.step_in_epoch += 1
-        metrics = {self.loss.metric: metric}
+        name = self.loss.metric
+        metrics = {name: metric, **(self.objective.step_metrics() if self.objective is not None else {})}
         self.stats.update(size, {"loss": loss, **metrics}, step_time_s=seconds, lr=lr, grad_norm=grad_norm)
         if self.events is not None or self.callbacks.step_hooks:
             event = StepStats(self.run_id, self.global_step, self.epoch, loss, size, lr, seconds,
                               size / seconds if seconds > 0 else math.inf, grad_norm, metrics)
-            self._emit(event)
-            self.callbacks.on_step(event)
+            if self.events is not None:
+                self.events(event)
+            if self.callbacks.step_hooks:
+                self.callbacks.on_step(event)
 
     def _end_epoch(self, val: Batch | None) -> None:
         train = self.stats.summary()
+        if self.distributed is not None:
+            train = dataclasses.replace(train, means=self.distributed.reduce_means(train.means, train.samples),
+                                        samples_per_s=train.samples_per_s * self.distributed.world_size)
         val_means = self._validate(*val) if val is not None else {}
+        val_more, extra_more = self.objective.end_epoch() if self.objective is not None else ({}, {})
+        val_means = {**val_means, **val_more}
         record: dict[str, Any] = {"epoch": self.epoch, "step": self.global_step, "lr": train.last_lr}
         record.update({f"train_{k}": v for k, v in train.means.items()})
         record.update({f"val_{k}": v for k, v in val_means.items()})
         self.history.append(record)
         if self.tracker.update(self.epoch, record[self._monitor]):
             self._best = clone_tensors(self.model.state_dict())
-        self.schedule.epoch_end(record[self._plateau], self.tracker.mode)
+        self.schedule.epoch_end(record[self._plateau], self._plateau_mode())
         extra = {"mean_step_time_s": train.mean_step_time_s}
         if train.last_grad_norm is not None:
             extra["grad_norm"] = train.last_grad_norm
+        extra.update(extra_more)
         event = EpochStats(self.run_id, self.epoch, self.global_step, dict(train.means), val_means, train.last_lr,
                            train.duration_s, train.samples_per_s, extra)
         self.epoch, self.step_in_epoch = self.epoch + 1, 0
@@ -289,8 +333,12 @@ class Trainer:
         return stats.means()
 
     # -- step helpers ------------------------------------------------------------------------
-    def _fetch(self, t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        return self._to_device(t.index_select(0, idx))
+    def _batch(self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> Batch:
+        """Gather one batch with one ``index_select`` per tensor (no per-sample work)."""
+        xb, yb = x.index_select(0, idx), y.index_select(0, idx)
+        if self._copy_batches:
+            return self._to_device(xb), self._to_device(yb)
+        return xb, yb
 
     def _to_device(self, batch: torch.Tensor) -> torch.Tensor:
         if not self._copy_batches:
@@ -339,6 +387,10 @@ class Trainer:
         if self.events is not None:
             self.events(event)
 
+    def _go_on(self) -> bool:
+        go_on = self.control is None or self.control.wait_while_paused(self._paused, self._resumed)
+        return go_on if self.distributed is None else self.distributed.agree(go_on)
+
     def _paused(self) -> None:
         self._emit(RunPaused(self.run_id, self.global_step))
 
@@ -352,6 +404,15 @@ class Trainer:
 
     def _plateau_name(self) -> str:
         return self.schedule.options.get("monitor") or self.tracker.monitor
+
+    def _plateau_mode(self) -> str:
+        """The plateau rule's direction: its own ``mode``, else the tracker's for the same metric, else
+        the metric's natural one (accuracy up, losses and errors down)."""
+        if self.schedule.options.get("mode"):
+            return self.schedule.options["mode"]
+        if self._plateau_name() == self.tracker.monitor:
+            return self.tracker.mode
+        return "max" if self._plateau_name().endswith("accuracy") else "min"
 
     def _resolve(self, name: str, has_val: bool, warnings: list[tuple[str, str]] | None = None) -> str:
         """Without validation data a ``val_*`` monitor falls back to its ``train_*`` twin."""
@@ -382,6 +443,8 @@ class Trainer:
         return x, y
 
     def _restore_best(self) -> None:
+        if self._last is not None:  # already restored by an earlier fit of this finished run
+            return
         if self.tracker.restore_best and self._best is not None and self.tracker.best_epoch != self.epoch - 1:
             self._last = clone_tensors(self.model.state_dict())
             self.model.load_state_dict(self._best)
@@ -413,7 +476,7 @@ class Trainer:
 
         Call it between runs or from a callback (the state is then that of the completed step)."""
         rng = capture_rng() if self._running else self._rng
-        return {
+        state = {
             "format": FORMAT,
             "task": self.task,
             "seed": self.seed,
@@ -431,6 +494,9 @@ class Trainer:
                      "model": clone_tensors(self._best) if self._best is not None else None},
             "history": encode_floats(self.history),
         }
+        if self.objective is not None:
+            state["objective"] = self.objective.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from :meth:`state_dict`; the next :meth:`fit` resumes at the saved step."""
@@ -465,6 +531,8 @@ class Trainer:
         self._last = None
         self.history = [{k: v if isinstance(v, int) else decode_float(v) for k, v in h.items()}
                         for h in state["history"]]
+        if self.objective is not None and state.get("objective") is not None:
+            self.objective.load_state_dict(state["objective"])
 
 
 def _zero_grad(params: list[nn.Parameter]) -> None:

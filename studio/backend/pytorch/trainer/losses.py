@@ -97,17 +97,17 @@ class TaskLoss:
         return F.binary_cross_entropy_with_logits(output, target)
 
     def metric_total(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Sum of the task's metric (correct predictions, or absolute errors) as a 0-dim fp32 tensor.
+        """Sum of the task's metric (correct predictions, or absolute errors) as a 0-dim tensor.
 
         Records no autograd graph; divide by :meth:`metric_count` for the mean."""
         if self.task == "classification":
-            return (output.argmax(-1) == target).sum(dtype=torch.float32)
+            return torch.count_nonzero(output.argmax(-1) == target)
         output = output.detach()
         if target.shape != output.shape:
             target = target.reshape(output.shape)
         if self.task == "regression":
             return (output.float() - target).abs().sum()
-        return ((output > 0) == (target > 0.5)).sum(dtype=torch.float32)
+        return torch.count_nonzero((output > 0) == (target > 0.5))
 
     def metric_count(self, target: torch.Tensor) -> int:
         """How many values :meth:`metric_total` sums: samples (classification) or target elements."""

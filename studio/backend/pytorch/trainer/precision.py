@@ -67,10 +67,11 @@ class Precision:
                 name = "fp32"
         self.name = name
         self.dtype = PRECISIONS[name]
+        self._no_autocast = contextlib.nullcontext()  # reusable: fp32 steps allocate nothing here
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.name == "fp32":
-            return contextlib.nullcontext()
+            return self._no_autocast
         return torch.autocast(self.device.type, dtype=self.dtype)
 
     def backward(self, loss: torch.Tensor) -> None:

@@ -121,11 +121,6 @@ class Schedule:
                                   field="schedule_options.min_lr", value=options["min_lr"])
         return cls(name, config.lr, options)
 
-    @property
-    def monitors(self) -> bool:
-        """Whether :meth:`epoch_end` needs the monitored metric."""
-        return self.name == "reduce_on_plateau"
-
     def bind(self, steps_per_epoch: int, epochs: int) -> None:
         """Fix the length of the run (step-based schedules need it)."""
         self.steps_per_epoch = max(1, steps_per_epoch)

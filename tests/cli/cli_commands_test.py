@@ -1,0 +1,295 @@
+"""REQ-X01: the sub-commands run the window's handlers headless, show progress as plain lines off a
+terminal (JSON lines with --json), and their exit codes tell success, bad input and failure apart.
+
+Real ``python -m studio`` subprocesses on tiny built-in data; parsing and bad-input cases, which
+stop before any work, also run in-process through ``studio.cli.run`` (same code, no start-up cost).
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import studio_env
+
+from studio.backend.core.contract import decode_any
+from studio.backend.core.events import EpochStats, GrammarChecker, RunStarted, StepStats
+from studio.backend.core.registry import HandlerRegistry, default_registry
+from studio.backend.core.requests import LoadRequest
+from studio.cli import run
+from studio.cli.exit_codes import BAD_INPUT, FAILED, INTERRUPTED, OK, exit_code_for
+
+pytestmark = pytest.mark.req("REQ-X01")
+
+ANSI = re.compile(r"\x1b\[|\r")
+TINY = ["--data", "iris", "--model", "mlp", "--hidden", "16", "--threads", "1"]
+
+
+def cli(*args: str, registry: HandlerRegistry | None = None) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = run(list(args), stdout=out, stderr=err, registry=registry)
+    return code, out.getvalue(), err.getvalue()
+
+
+def files_in(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name != "logs")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, Path]:
+    """``studio train`` on iris for two epochs, stdout a pipe (not a terminal)."""
+    folder = tmp_path_factory.mktemp("trained")
+    out = folder / "iris.safetensors"
+    proc = subprocess.run([sys.executable, "-m", "studio", "train", *TINY, "--epochs", "2", "--out", str(out)],
+                          cwd=folder, env=studio_env(folder), capture_output=True, text=True, timeout=240)
+    assert proc.returncode == OK, proc.stderr
+    return proc, out
+
+
+# -- train: progress, exit code, checkpoint --------------------------------------------------------------
+
+def test_train_off_a_terminal_prints_one_plain_line_per_epoch_and_exits_0(trained) -> None:
+    proc, out = trained
+    assert not ANSI.search(proc.stdout), "no control characters when stdout is not a terminal"
+    epoch_lines = [line for line in proc.stdout.splitlines() if line.startswith("epoch ")]
+    assert [line.split()[1] for line in epoch_lines] == ["1/2", "2/2"]
+    assert all("train_loss" in line and "val_accuracy" in line for line in epoch_lines)
+    assert f"Saved the model to {out}" in proc.stdout
+    assert out.is_file()
+
+
+def test_the_saved_checkpoint_is_the_windows_format_and_loads_through_the_load_handler(trained) -> None:
+    _, out = trained
+    loaded = default_registry().get("pytorch", "load")(LoadRequest(path=str(out)))
+    assert loaded.metadata["model"]["spec"]["hparams"] == {"hidden": [16]}
+    assert loaded.metadata["data"]["name"] == "iris"
+    assert loaded.metadata["training_config"]["epochs"] == 2
+
+
+def test_json_prints_every_event_as_one_object_per_line_then_the_results(studio, tmp_path: Path) -> None:
+    proc = studio("train", *TINY, "--epochs", "2", "--json", "--out", "m.safetensors")
+    assert proc.returncode == OK, proc.stderr
+    objects = [json.loads(line) for line in proc.stdout.splitlines()]  # every line is JSON
+    kinds = [o["kind"] for o in objects]
+    assert kinds[-2:] == ["TrainResult", "FileResult"]
+    events = [decode_any(json.dumps(o)) for o in objects[:-2]]
+    GrammarChecker.check(events)
+    assert isinstance(events[0], RunStarted)
+    assert sum(isinstance(e, EpochStats) for e in events) == 2
+    assert any(isinstance(e, StepStats) for e in events)
+    assert objects[-1]["path"] == str(tmp_path / "m.safetensors")
+
+
+# -- the other sub-commands ------------------------------------------------------------------------------
+
+def test_evaluate_measures_the_saved_model_on_its_own_validation_split(studio, trained) -> None:
+    _, out = trained
+    proc = studio("evaluate", str(out), "--json")
+    assert proc.returncode == OK, proc.stderr
+    result = json.loads(proc.stdout.splitlines()[-1])
+    assert result["kind"] == "EvaluateResult" and result["split"] == "val" and result["num_samples"] == 30
+    assert 0.0 <= result["metrics"]["accuracy"] <= 1.0
+
+
+def test_predict_reads_rows_from_stdin_and_answers_in_input_order(studio, trained) -> None:
+    _, out = trained
+    rows = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
+    proc = studio("predict", str(out), "-", "--top-k", "2", "--json", stdin=json.dumps(rows))
+    assert proc.returncode == OK, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["kind"] == "PredictResult" and len(result["labels"]) == 3
+    assert all(len(top) == 2 for top in result["top_k"])
+    assert set(result["labels"]) <= {"setosa", "versicolor", "virginica"}
+
+
+def test_export_writes_a_checked_torchscript_file(studio, trained, tmp_path: Path) -> None:
+    _, out = trained
+    proc = studio("export", str(out), "--format", "torchscript", "--out", "m.pt")
+    assert proc.returncode == OK, proc.stderr
+    assert (tmp_path / "m.pt").is_file()
+    assert "largest difference from the model" in proc.stdout
+
+
+def test_inspect_describes_data_models_checkpoints_and_the_catalogue(trained) -> None:
+    _, out = trained
+    code, text, _ = cli("inspect", "data", "--data", "wine")
+    assert code == OK and "wine: classification" in text and "splits: train" in text
+    code, text, _ = cli("inspect", "model", "--model", "lenet", "--preset", "tiny", "--data", "digits", "--json")
+    summary = json.loads(text)
+    assert code == OK and summary["kind"] == "ModelSummary" and summary["name"] == "lenet"
+    code, text, _ = cli("inspect", "checkpoint", str(out))
+    assert code == OK and "mlp" in text and "trained on: iris" in text
+    code, text, _ = cli("inspect", "catalogue")
+    assert code == OK and "resnet" in text and "--width" in text
+
+
+# -- the same handlers as the window -----------------------------------------------------------------------
+
+class SpyRegistry(HandlerRegistry):
+    """Hands out the default registry's handlers and records which ones."""
+
+    def __init__(self) -> None:
+        super().__init__(discover_entry_points=False)
+        self.handed_out: list[tuple[str, str, object]] = []
+
+    def get(self, backend: str, operation: str):  # type: ignore[override]
+        handler = default_registry().get(backend, operation)
+        self.handed_out.append((backend, operation, handler))
+        return handler
+
+
+def test_commands_take_their_handlers_from_the_default_registry_the_window_uses(monkeypatch, tmp_path) -> None:
+    spy = SpyRegistry()
+    monkeypatch.setattr("studio.cli.context.default_registry", lambda: spy)
+    code, _, err = cli("train", *TINY, "--epochs", "1", "--out", str(tmp_path / "m.safetensors"))
+    assert code == OK, err
+    used = {op: handler for _, op, handler in spy.handed_out}
+    assert {"catalogue", "train", "save"} <= set(used)
+    from studio.backend.pytorch import handlers
+
+    for op, handler in used.items():
+        assert handler is default_registry().get("pytorch", op) is handlers.HANDLERS[op]
+
+
+def test_the_command_line_never_imports_qt() -> None:
+    qt = ("PySide6", "PySide2", "PyQt5", "PyQt6", "shiboken6", "pyqtgraph", "qtpy", "superqt")
+    root = Path(__file__).resolve().parents[2] / "studio" / "cli"
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not [n for n in names if n.split(".")[0] in qt or n.startswith("studio.ui")], path
+
+
+# -- help ----------------------------------------------------------------------------------------------------
+
+def test_help_of_train_lists_every_training_setting_and_the_models_hyperparameters() -> None:
+    import dataclasses
+
+    from studio.backend.core.requests import RuntimeConfig, TrainConfig
+
+    code, text, _ = cli("train", "--help")
+    assert code == OK
+    for f in (*dataclasses.fields(TrainConfig), *dataclasses.fields(RuntimeConfig)):
+        assert "--" + f.name.replace("_", "-") in text
+    assert "hyperparameters of mlp" in text and "--hidden N,N,..." in text
+    code, text, _ = cli("train", "--model", "resnet", "--help")
+    assert code == OK and "hyperparameters of resnet" in text
+    assert "--width N" in text and "--blocks N,N,..." in text and "--hidden" not in text
+
+
+@pytest.mark.parametrize("command", ["distill", "evaluate", "predict", "export", "inspect", "run"])
+def test_every_command_has_help(command: str) -> None:
+    code, text, _ = cli(command, "--help") if command not in ("inspect", "run") else cli(command)
+    if command == "run":
+        assert code == BAD_INPUT
+        return
+    assert text.startswith("usage: studio"), text[:200]
+
+
+def test_top_level_help_lists_the_commands_and_the_exit_codes() -> None:
+    code, text, _ = cli("--help")
+    assert code == OK
+    for command in ("train", "distill", "evaluate", "predict", "export", "inspect"):
+        assert command in text
+    assert "130" in text and "torchrun" in text
+
+
+# -- bad input: exit 2, a clear message, nothing written -------------------------------------------------
+
+def test_an_unknown_model_exits_2_with_a_suggestion_in_a_real_process(studio, tmp_path: Path) -> None:
+    proc = studio("train", "--model", "resnett", "--out", "m.safetensors")
+    assert proc.returncode == BAD_INPUT
+    assert "no model named 'resnett'" in proc.stderr and "Did you mean 'resnet'?" in proc.stderr
+    assert files_in(tmp_path) == []
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["trian"], "Did you mean 'train'?"),
+    (["train", "--epocs", "3"], "Did you mean '--epochs'?"),
+    (["train", "--model", "resnet", "--hidden", "8"], "hyperparameter of lenet and mlp, not of resnet"),
+    (["train", "--optimizer", "adma"], "Did you mean 'adam'?"),
+    (["train", "--hidden", "0"], "must be a list of 0 to 8 whole numbers from 1 to 8192"),
+    (["train", "--epochs", "many"], "expected a whole number"),
+    (["inspect", "modle"], "Did you mean 'model'?"),
+    (["train", "--data", "digts"], "Did you mean 'digits'?"),
+])
+def test_usage_errors_exit_2_with_the_closest_suggestion(args: list[str], expected: str) -> None:
+    code, out, err = cli(*args)
+    assert code == BAD_INPUT
+    assert expected in err
+    assert "Traceback" not in err
+
+
+def test_an_output_path_that_cannot_be_written_exits_2_before_training(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for target, reason in [(blocker / "m.safetensors", "is a file, not a folder"),
+                           (tmp_path / "missing" / "m.safetensors", "does not exist"),
+                           (tmp_path / "m.pt", "must end in .safetensors"),
+                           (tmp_path, "is a folder")]:
+        code, out, err = cli("train", *TINY, "--epochs", "1", "--out", str(target))
+        assert code == BAD_INPUT and reason in err
+        assert "epoch" not in out  # training never started
+    assert files_in(tmp_path) == ["a-file"]
+
+
+def test_nproc_without_torchrun_explains_how_to_launch_it(tmp_path: Path) -> None:
+    code, out, err = cli("train", *TINY, "--nproc", "2", "--out", str(tmp_path / "m.safetensors"))
+    assert code == BAD_INPUT
+    assert "torchrun --nproc_per_node 2 -m studio train" in err and "--nproc 2 " not in err.split("Run:")[1]
+    assert files_in(tmp_path) == []
+
+
+def test_a_missing_project_file_exits_2(tmp_path: Path) -> None:
+    code, _, err = cli("train", str(tmp_path / "nowhere.studio.json"))
+    assert code == BAD_INPUT and "does not exist" in err
+
+
+def test_exit_codes_follow_the_error_codes() -> None:
+    from studio.backend.core.errors import CheckpointError, DataError, OutOfMemoryError, TrainingError
+
+    assert exit_code_for(DataError("x")) == BAD_INPUT
+    assert exit_code_for(CheckpointError("x", code="checkpoint.not_found")) == BAD_INPUT
+    assert exit_code_for(TrainingError("x", code="train.nonfinite_loss")) == FAILED
+    assert exit_code_for(OutOfMemoryError("x")) == FAILED
+    assert exit_code_for(KeyboardInterrupt()) == INTERRUPTED
+
+
+# -- failure during the run, interruption -----------------------------------------------------------------
+
+def test_a_loss_that_becomes_nan_exits_1_and_writes_nothing(studio, tmp_path: Path) -> None:
+    proc = studio("train", *TINY, "--epochs", "3", "--optimizer", "sgd", "--lr", "1e30", "--out", "m.safetensors")
+    assert proc.returncode == FAILED, proc.stderr
+    assert "train.nonfinite_loss" in proc.stderr
+    assert files_in(tmp_path) == []
+
+
+def test_ctrl_c_stops_cleanly_saves_the_state_reached_and_exits_130(tmp_path: Path) -> None:
+    out = tmp_path / "m.safetensors"
+    proc = subprocess.Popen([sys.executable, "-m", "studio", "train", *TINY, "--epochs", "100000", "--out", str(out)],
+                            cwd=tmp_path, env=studio_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        deadline = time.monotonic() + 180
+        line = ""
+        while not line.startswith("epoch 2/") and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            assert line or proc.poll() is None, proc.stderr.read()
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == INTERRUPTED, stderr
+    assert "Stopped at step" in stdout and "Saved the state reached when stopped" in stdout
+    assert files_in(tmp_path) == ["m.safetensors"]  # complete file, no temporary left behind
+    loaded = default_registry().get("pytorch", "load")(LoadRequest(path=str(out)))
+    assert loaded.metadata["data"]["name"] == "iris"
