@@ -179,12 +179,12 @@ def check_output(path: str | None, suffixes: tuple[str, ...], flag: str = "--out
     if not path:
         return None
     target = Path(path).expanduser().absolute()
-    if suffixes and not target.name.lower().endswith(suffixes):
-        raise ValidationError(f"{flag} {path}: the file name must end in {' or '.join(suffixes)}.",
-                              code="path.bad_suffix", field=flag, value=path)
     if target.is_dir():
         raise ValidationError(f"{flag} {path} is a folder; give a file name inside it.", code="path.is_dir",
                               field=flag, value=path)
+    if suffixes and not target.name.lower().endswith(suffixes):
+        raise ValidationError(f"{flag} {path}: the file name must end in {' or '.join(suffixes)}.",
+                              code="path.bad_suffix", field=flag, value=path)
     folder = target.parent
     if folder.exists() and not folder.is_dir():
         raise ValidationError(f"{flag} {path}: {folder} is a file, not a folder.", code="path.unwritable",
@@ -338,8 +338,7 @@ def _run_training(operation: str, request: Any, out: str | None, args: argparse.
     """Run ``train`` or ``distill`` with progress, Ctrl-C as a clean stop, then save through ``save``."""
     handler = ctx.handler(operation)
     save = ctx.handler("save") if out else None  # resolved now: a missing handler is bad input, not a late failure
-    argv = sys.argv[1:]
-    dist = _start_distributed(args, request.runtime, ctx, argv)
+    dist = _start_distributed(args, request.runtime, ctx, ctx.argv)
     try:
         if dist is not None and not dist.is_writer:
             ctx.json_mode = False  # only rank 0 speaks and writes (REQ-X03)

@@ -31,6 +31,7 @@ class Context:
         self.registry = registry if registry is not None else default_registry()
         self.json_mode = json_mode
         self.rank = int(os.environ.get("RANK", "0") or 0)  # under torchrun only rank 0 speaks and writes
+        self.argv: list[str] = []  # the arguments after "studio"
         self.run_started = False
         self.interrupted = False
         self.log_file: str | None = None

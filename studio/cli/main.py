@@ -55,6 +55,14 @@ class UsageError(StudioError):
         self.prog = prog
 
 
+class _Exit(Exception):
+    """argparse finished the command itself (--help); carries the exit status."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with errors raised (not printed and exited), so :func:`run` owns messages and exit codes."""
 
@@ -63,8 +71,20 @@ class Parser(argparse.ArgumentParser):
         kwargs.setdefault("formatter_class", _Formatter)
         super().__init__(*args, **kwargs)
 
+    stream: IO[str] | None = None  # where --help goes (run() points it at its stdout)
+
     def error(self, message: str) -> NoReturn:
         raise UsageError(_friendlier(message, self), prog=self.prog)
+
+    def _print_message(self, message: str, file: IO[str] | None = None) -> None:
+        if message:
+            (self.stream or file or sys.stdout).write(message)
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if message:
+            self._print_message(message, sys.stderr)
+        raise _Exit(status)
+
 
     def known_flags(self) -> list[str]:
         return [s for s in self._option_string_actions if s.startswith("--")]
@@ -140,8 +160,12 @@ def run(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, std
     args = list(sys.argv[1:] if argv is None else argv)
     ctx = Context(stdout=stdout or sys.stdout, stderr=stderr or sys.stderr, registry=registry,
                   json_mode="--json" in args)
+    ctx.argv = args
+    Parser.stream = ctx.stdout
     try:
         return _run(args, ctx)
+    except _Exit as done:
+        return done.status
     except UsageError as exc:
         return _report_usage(exc, ctx)
     except StudioError as exc:
@@ -154,6 +178,7 @@ def run(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, std
         return _report(StudioError(f"Something went wrong inside Studio: {type(exc).__name__}: {exc}.",
                                    code="studio.internal", hint=ctx.log_hint()), ctx, FAILED)
     finally:
+        Parser.stream = None
         ctx.close()
 
 

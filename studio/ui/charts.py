@@ -7,10 +7,12 @@ batch, clipped to the view and peak-downsampled to the screen width.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Slot
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QGraphicsItem, QWidget
 
 from studio.backend.core.stats_delivery import ChartHistory
 from studio.ui import theme
@@ -28,6 +30,17 @@ RUN_COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (14
                (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
 
 
+def _nice_ceiling(value: float) -> float:
+    """The smallest 1, 2 or 5 times a power of ten at or above ``value`` (> 0)."""
+    if value <= 0 or not np.isfinite(value):
+        return 1.0
+    power = 10.0 ** np.floor(np.log10(value))
+    for step in (1.0, 2.0, 5.0, 10.0):
+        if step * power >= value * (1 - 1e-12):
+            return float(step * power)
+    return float(10.0 * power)
+
+
 class LiveChart(pg.PlotWidget):
     """One plot with named series, e.g. a loss chart with ``train`` and ``val`` curves."""
 
@@ -41,8 +54,16 @@ class LiveChart(pg.PlotWidget):
         self.setLabel("left", y_label)
         self.setLabel("bottom", x_label)
         for axis in ("left", "bottom"):
-            self.getPlotItem().getAxis(axis).enableAutoSIPrefix(False)
+            item = self.getPlotItem().getAxis(axis)
+            item.enableAutoSIPrefix(False)
+            # axes (and their grid lines) repaint from a cached pixmap unless their range changed
+            item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.showGrid(x=True, y=True, alpha=0.2)
+        view = self.getPlotItem().getViewBox()
+        view.disableAutoRange()
+        view.sigRangeChangedManually.connect(self._stop_following)
+        self.getPlotItem().autoBtn.clicked.connect(self._start_following)
+        self.following = True  # the view follows the data until the person zooms or pans
         self.legend = self.addLegend(offset=LEGEND_OFFSETS.get(legend, (-10, 10)))
         self.setMouseEnabled(x=True, y=False)
         self.setMinimumSize(160, 120)
@@ -52,6 +73,7 @@ class LiveChart(pg.PlotWidget):
         self._hidden: set[str] = set()
         self._dirty: set[str] = set()
         self.redraws = 0
+        self._paint_seconds = 0.0
         self._apply_colours(theme.current())
         theme.notifier().changed.connect(self._on_theme)
 
@@ -85,15 +107,54 @@ class LiveChart(pg.PlotWidget):
         self._dirty.clear()
         if names:
             self.redraws += 1
-            if self.zero_based:
-                self._fit_from_zero()
+            if self.following:
+                self.fit_view()
         return len(names)
 
-    def _fit_from_zero(self) -> None:
-        top = max((h.points()[1].max() for n, h in self._histories.items() if len(h) and n not in self._hidden),
-                  default=0.0)
-        if np.isfinite(top) and top > 0:
-            self.setYRange(0.0, float(top) * 1.08, padding=0)
+    def paintEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt's name
+        started = time.perf_counter()
+        super().paintEvent(event)
+        self._paint_seconds += time.perf_counter() - started
+
+    def take_paint_seconds(self) -> float:
+        """Seconds spent painting since the last call (the dashboard's frame budget)."""
+        spent, self._paint_seconds = self._paint_seconds, 0.0
+        return spent
+
+    def fit_view(self) -> None:
+        """Show all visible data, changing the range only in steps so the axes are rarely redrawn."""
+        spans = [(c.xData, c.yData) for n, c in self._curves.items()
+                 if n not in self._hidden and c.xData is not None and len(c.xData)]
+        if not spans:
+            return
+        x_lo = min(float(np.nanmin(x)) for x, _ in spans)
+        x_hi = max(float(np.nanmax(x)) for x, _ in spans)
+        y_lo = min(float(np.nanmin(y)) for _, y in spans)
+        y_hi = max(float(np.nanmax(y)) for _, y in spans)
+        if not all(np.isfinite(v) for v in (x_lo, x_hi, y_lo, y_hi)):
+            return
+        (vx0, vx1), (vy0, vy1) = self.getPlotItem().getViewBox().viewRange()
+        left = 0.0 if x_lo >= 0 else x_lo
+        if x_hi > vx1 or x_hi < left + 0.3 * (vx1 - left) or vx0 != left:
+            self.setXRange(left, _nice_ceiling(max(x_hi, left + 1)), padding=0)
+        if self.zero_based and y_lo >= 0:
+            top = _nice_ceiling(y_hi * 1.05) if y_hi > 0 else 1.0
+            if abs(top - vy1) > 1e-12 * max(1.0, top) or vy0 != 0.0:
+                self.setYRange(0.0, top, padding=0)
+            return
+        span = y_hi - y_lo
+        margin = 0.06 * span if span > 0 else max(abs(y_hi) * 0.1, 1e-3)
+        if y_lo < vy0 or y_hi > vy1 or span < 0.5 * (vy1 - vy0):
+            self.setYRange(y_lo - margin, y_hi + margin, padding=0)
+
+    @Slot()
+    def _stop_following(self, *_: object) -> None:
+        self.following = False
+
+    @Slot()
+    def _start_following(self, *_: object) -> None:
+        self.following = True
+        self.fit_view()
 
     def clear_series(self) -> None:
         for curve in self._curves.values():
@@ -105,6 +166,7 @@ class LiveChart(pg.PlotWidget):
         self._labels.clear()
         self._hidden.clear()
         self._dirty.clear()
+        self.following = True
 
     def remove_series(self, name: str) -> None:
         curve = self._curves.pop(name, None)

@@ -30,7 +30,7 @@ from studio.cli.exit_codes import BAD_INPUT, FAILED, INTERRUPTED, OK, exit_code_
 pytestmark = pytest.mark.req("REQ-X01")
 
 ANSI = re.compile(r"\x1b\[|\r")
-TINY = ["--data", "iris", "--model", "mlp", "--hidden", "16", "--threads", "1"]
+TINY = ["--data", "spirals", "--model", "mlp", "--hidden", "16", "--threads", "1"]  # generated: no sklearn to import
 
 
 def cli(*args: str, registry: HandlerRegistry | None = None) -> tuple[int, str, str]:
@@ -45,9 +45,9 @@ def files_in(folder: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, Path]:
-    """``studio train`` on iris for two epochs, stdout a pipe (not a terminal)."""
+    """``studio train`` on spirals for two epochs, stdout a pipe (not a terminal)."""
     folder = tmp_path_factory.mktemp("trained")
-    out = folder / "iris.safetensors"
+    out = folder / "spirals.safetensors"
     proc = subprocess.run([sys.executable, "-m", "studio", "train", *TINY, "--epochs", "2", "--out", str(out)],
                           cwd=folder, env=studio_env(folder), capture_output=True, text=True, timeout=240)
     assert proc.returncode == OK, proc.stderr
@@ -70,14 +70,14 @@ def test_the_saved_checkpoint_is_the_windows_format_and_loads_through_the_load_h
     _, out = trained
     loaded = default_registry().get("pytorch", "load")(LoadRequest(path=str(out)))
     assert loaded.metadata["model"]["spec"]["hparams"] == {"hidden": [16]}
-    assert loaded.metadata["data"]["name"] == "iris"
+    assert loaded.metadata["data"]["name"] == "spirals"
     assert loaded.metadata["training_config"]["epochs"] == 2
 
 
-def test_json_prints_every_event_as_one_object_per_line_then_the_results(studio, tmp_path: Path) -> None:
-    proc = studio("train", *TINY, "--epochs", "2", "--json", "--out", "m.safetensors")
-    assert proc.returncode == OK, proc.stderr
-    objects = [json.loads(line) for line in proc.stdout.splitlines()]  # every line is JSON
+def test_json_prints_every_event_as_one_object_per_line_then_the_results(tmp_path: Path) -> None:
+    code, out, err = cli("train", *TINY, "--epochs", "2", "--json", "--out", str(tmp_path / "m.safetensors"))
+    assert code == OK, err
+    objects = [json.loads(line) for line in out.splitlines()]  # every line is JSON
     kinds = [o["kind"] for o in objects]
     assert kinds[-2:] == ["TrainResult", "FileResult"]
     events = [decode_any(json.dumps(o)) for o in objects[:-2]]
@@ -95,27 +95,32 @@ def test_evaluate_measures_the_saved_model_on_its_own_validation_split(studio, t
     proc = studio("evaluate", str(out), "--json")
     assert proc.returncode == OK, proc.stderr
     result = json.loads(proc.stdout.splitlines()[-1])
-    assert result["kind"] == "EvaluateResult" and result["split"] == "val" and result["num_samples"] == 30
+    assert result["kind"] == "EvaluateResult" and result["split"] == "val" and result["num_samples"] == 180
     assert 0.0 <= result["metrics"]["accuracy"] <= 1.0
 
 
-def test_predict_reads_rows_from_stdin_and_answers_in_input_order(studio, trained) -> None:
+def test_predict_answers_in_input_order_with_the_top_k_classes(trained, monkeypatch) -> None:
     _, out = trained
-    rows = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
-    proc = studio("predict", str(out), "-", "--top-k", "2", "--json", stdin=json.dumps(rows))
-    assert proc.returncode == OK, proc.stderr
-    result = json.loads(proc.stdout)
+    rows = [[0.1, 0.2], [-0.5, 0.3], [0.7, -0.6]]
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(rows)))
+    code, text, err = cli("predict", str(out), "-", "--top-k", "2", "--json")  # rows from stdin
+    assert code == OK, err
+    result = json.loads(text)
     assert result["kind"] == "PredictResult" and len(result["labels"]) == 3
     assert all(len(top) == 2 for top in result["top_k"])
-    assert set(result["labels"]) <= {"setosa", "versicolor", "virginica"}
+    assert set(result["labels"]) <= {"arm 1", "arm 2", "arm 3"}
+    code, text, err = cli("predict", str(out), json.dumps(rows[:1]))  # inline rows, plain output
+    assert code == OK and text.startswith("0\t") and len(text.splitlines()) == 1
 
 
-def test_export_writes_a_checked_torchscript_file(studio, trained, tmp_path: Path) -> None:
+def test_export_writes_a_checked_torchscript_file(trained, tmp_path: Path) -> None:
     _, out = trained
-    proc = studio("export", str(out), "--format", "torchscript", "--out", "m.pt")
-    assert proc.returncode == OK, proc.stderr
+    code, text, err = cli("export", str(out), "--format", "torchscript", "--out", str(tmp_path / "m.pt"))
+    assert code == OK, err
     assert (tmp_path / "m.pt").is_file()
-    assert "largest difference from the model" in proc.stdout
+    assert "largest difference from the model" in text
+    code, text, err = cli("export", str(out), "--format", "onnx", "--out", str(tmp_path / "m.pt"))
+    assert code == BAD_INPUT and "must end in .onnx" in err
 
 
 def test_inspect_describes_data_models_checkpoints_and_the_catalogue(trained) -> None:
@@ -126,7 +131,7 @@ def test_inspect_describes_data_models_checkpoints_and_the_catalogue(trained) ->
     summary = json.loads(text)
     assert code == OK and summary["kind"] == "ModelSummary" and summary["name"] == "lenet"
     code, text, _ = cli("inspect", "checkpoint", str(out))
-    assert code == OK and "mlp" in text and "trained on: iris" in text
+    assert code == OK and "mlp" in text and "trained on: spirals" in text
     code, text, _ = cli("inspect", "catalogue")
     assert code == OK and "resnet" in text and "--width" in text
 
@@ -183,7 +188,8 @@ def test_help_of_train_lists_every_training_setting_and_the_models_hyperparamete
     assert "hyperparameters of mlp" in text and "--hidden N,N,..." in text
     code, text, _ = cli("train", "--model", "resnet", "--help")
     assert code == OK and "hyperparameters of resnet" in text
-    assert "--width N" in text and "--blocks N,N,..." in text and "--hidden" not in text
+    section = text.split("hyperparameters of resnet")[1].split("\ntraining:")[0]
+    assert "--width N" in section and "--blocks N,N,..." in section and "--hidden" not in section
 
 
 @pytest.mark.parametrize("command", ["distill", "evaluate", "predict", "export", "inspect", "run"])
@@ -292,4 +298,4 @@ def test_ctrl_c_stops_cleanly_saves_the_state_reached_and_exits_130(tmp_path: Pa
     assert "Stopped at step" in stdout and "Saved the state reached when stopped" in stdout
     assert files_in(tmp_path) == ["m.safetensors"]  # complete file, no temporary left behind
     loaded = default_registry().get("pytorch", "load")(LoadRequest(path=str(out)))
-    assert loaded.metadata["data"]["name"] == "iris"
+    assert loaded.metadata["data"]["name"] == "spirals"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from ui_helpers import RUN_TIMEOUT_MS, wait_idle, wait_run
 
 from studio.backend.core.events import StepStats
 from studio.backend.core.registry import HandlerRegistry, default_registry
-from studio.backend.core.requests import DataSpec, ModelSpec, TrainConfig, TrainRequest
+from studio.backend.core.requests import DataSpec, ModelSpec, RuntimeConfig, TrainConfig, TrainRequest
 
 
 def _recording_registry(threads: set[int]) -> HandlerRegistry:
@@ -42,9 +43,13 @@ def _recording_registry(threads: set[int]) -> HandlerRegistry:
 def test_steps_run_off_the_gui_thread_and_the_event_loop_stays_responsive(make_window, qtbot) -> None:
     threads: set[int] = set()
     window = make_window(registry=_recording_registry(threads), restore_settings=False)
-    window.state.set_data(DataSpec(name="two_moons"))
-    window.state.set_model(ModelSpec(name="linear"))
-    window.state.update_config(epochs=150)
+    fastest = TrainRequest(data=DataSpec(name="two_moons"), model=ModelSpec(name="linear"),
+                           config=TrainConfig(epochs=150), runtime=RuntimeConfig(threads=1))
+    default_registry().get("pytorch", "train")(replace(fastest, config=TrainConfig(epochs=1)))  # first-use imports
+    window.state.set_data(fastest.data)
+    window.state.set_model(fastest.model)
+    window.state.set_config(fastest.config)
+    window.state.set_runtime(fastest.runtime)
     wait_idle(window, qtbot)
     lateness: list[float] = []
     expected = [time.perf_counter() + 0.010]

@@ -17,5 +17,5 @@ def wait_run(win, qtbot) -> None:  # noqa: ANN001
 
 
 def wait_idle(win, qtbot) -> None:  # noqa: ANN001
-    """Until the short-call worker has nothing pending (inspections, evaluations, ...)."""
-    qtbot.waitUntil(lambda: not win.tasks.busy, timeout=RUN_TIMEOUT_MS)
+    """Until no short call (inspection, evaluation, ...) is waiting, queued or running."""
+    qtbot.waitUntil(win.is_settled, timeout=RUN_TIMEOUT_MS)

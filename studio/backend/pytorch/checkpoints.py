@@ -9,16 +9,20 @@ so a run continues exactly where it stopped.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from studio.backend.core.errors import CheckpointError
+from studio.backend.core.errors import CheckpointError, StudioError
 from studio.backend.core.requests import DataSpec, ModelSpec, TrainConfig
 from studio.backend.pytorch import models as model_lib
 from studio.backend.pytorch import serialization as ser
+from studio.backend.pytorch.data.types import TASKS
 from studio.backend.pytorch.model_store import TrainedModel
 from studio.backend.pytorch.trainer import Trainer
 
@@ -43,13 +47,19 @@ def model_metadata(tm: TrainedModel, extra: dict[str, Any] | None = None) -> dic
 _WRITTEN_BY_SERIALIZATION = {"format", "kind", "created_utc", "versions", "aliases"}
 
 
-def build_from_metadata(entry: dict[str, Any]) -> nn.Module:
+def build_from_metadata(entry: dict[str, Any], path: str | None = None) -> nn.Module:
+    where = f"The checkpoint {Path(path).name!r}" if path else "The checkpoint"
     try:
         spec = ModelSpec.from_dict(entry["spec"])
         return model_lib.build_model(spec, tuple(entry["input_shape"]), int(entry["num_outputs"]))
-    except (KeyError, TypeError) as exc:
-        raise CheckpointError("The checkpoint does not say which model it holds; it was not written by Studio "
-                              "or is damaged.", code="checkpoint.bad_spec") from exc
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{where} does not say which model it holds; it was not written by Studio "
+                              "or is damaged.", code="checkpoint.bad_spec", field="path", value=path) from exc
+    except StudioError as exc:  # a spec this Studio cannot build (unknown model, bad hyperparameter, ...)
+        if isinstance(exc, CheckpointError):
+            raise
+        raise CheckpointError(f"{where} holds a model this Studio cannot rebuild: {exc.message}",
+                              code="checkpoint.bad_spec", field="path", value=path, hint=exc.hint) from exc
 
 
 def save_trained(path: str, tm: TrainedModel, *, training_state: bool = False) -> ser.FileInfo:
@@ -66,7 +76,23 @@ def save_trained(path: str, tm: TrainedModel, *, training_state: bool = False) -
     return ser.save_training_checkpoint(path, tm.trainer.model, tm.trainer.optimizer, {"trainer": state}, meta)
 
 
+def _check_metadata(meta: dict[str, Any], path: str) -> None:
+    """The documented entries must have their documented types (a hand-edited file may not)."""
+    kinds = {"model": dict, "class_names": list, "preprocessing": dict, "metrics": dict}
+    bad = [k for k, kind in kinds.items() if k in meta and not isinstance(meta[k], kind)]
+    bad += [k for k in ("training_config", "data") if meta.get(k) is not None and not isinstance(meta[k], dict)]
+    if meta.get("task", "classification") not in TASKS:
+        bad.append("task")
+    if isinstance(meta.get("class_names"), list) and not all(isinstance(c, str) for c in meta["class_names"]):
+        bad.append("class_names")
+    if bad:
+        raise CheckpointError(f"{Path(path).name!r} is not a valid checkpoint: its metadata entry {bad[0]!r} is "
+                              f"{meta.get(bad[0])!r:.60}, which Studio does not write there.", code="checkpoint.corrupt",
+                              field="path", value=path, hint="The file may have been edited or damaged; use another copy.")
+
+
 def _trained_from(model: nn.Module, meta: dict[str, Any], path: str) -> TrainedModel:
+    _check_metadata(meta, path)
     entry = meta["model"]
     config = meta.get("training_config")
     data = meta.get("data")
@@ -82,24 +108,65 @@ def _trained_from(model: nn.Module, meta: dict[str, Any], path: str) -> TrainedM
 
 
 def load_trained(path: str, device: str | torch.device = "cpu") -> TrainedModel:
-    """Load a model or training checkpoint; a training checkpoint also restores its trainer."""
+    """Load a model or training checkpoint; a training checkpoint also restores its trainer.
+
+    Metadata that the serialisation package accepts but that does not describe a Studio model or run
+    (a hand-edited or foreign document with a valid checksum) is ``checkpoint.corrupt``.
+    """
     meta = ser.read_metadata(path)
+    build = functools.partial(build_from_metadata, path=path)
     if meta.get("kind") != "training":
-        model, meta = ser.load_model(path, build_from_metadata, device)
-        return _trained_from(model, meta, path)
-    model, state = ser.load_training_checkpoint(path, build_from_metadata, device, restore_rng=False)
-    tm = _trained_from(model, state["metadata"], path)
-    if tm.config is None:
-        raise CheckpointError("The training checkpoint has no training configuration; it cannot be resumed.",
-                              code="checkpoint.corrupt", field="path", value=path)
-    trainer = Trainer(model, tm.task, tm.config, device=device, seed=int(state["trainer"]["seed"]))
-    trainer_state = dict(state["trainer"])
-    trainer_state["model"] = model.state_dict()
-    trainer_state["optimizer"] = _fresh_optimizer_state(trainer)
-    trainer.load_state_dict(trainer_state)
-    trainer.optimizer.load_state_dict(state["optimizer_state_dict"])
+        model, meta = ser.load_model(path, build, device)
+        with _damaged_metadata(path):
+            tm = _trained_from(model, meta, path)
+        _own_memory(model)
+        return tm
+    model, state = ser.load_training_checkpoint(path, build, device, restore_rng=False)
+    with _damaged_metadata(path):
+        tm = _trained_from(model, state["metadata"], path)
+        if tm.config is None:
+            raise CheckpointError("The training checkpoint has no training configuration; it cannot be resumed.",
+                                  code="checkpoint.corrupt", field="path", value=path)
+        trainer = Trainer(model, tm.task, tm.config, device=device, seed=int(state["trainer"]["seed"]))
+        trainer_state = dict(state["trainer"])
+        trainer_state["model"] = model.state_dict()
+        trainer_state["optimizer"] = _fresh_optimizer_state(trainer)
+        trainer.load_state_dict(trainer_state)
+        trainer.optimizer.load_state_dict(state["optimizer_state_dict"])
+    _own_memory(model, trainer.optimizer)
     tm.trainer = trainer
     return tm
+
+
+def _own_memory(model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> None:
+    """Copy the loaded CPU tensors out of the checkpoint's memory map.
+
+    Loading maps the file (REQ-S09), but the store keeps a model for the whole session: if another
+    program then rewrites the file in place (``safetensors.torch.save_file``, ``cp``), reading a
+    tensor still mapped from it kills the process with SIGBUS.
+    """
+    with torch.no_grad():
+        for t in [*model.parameters(), *model.buffers()]:  # each shared (tied) tensor once
+            if t.device.type == "cpu":
+                t.data = t.data.clone()
+        for slot in (optimizer.state.values() if optimizer is not None else ()):
+            for key, value in slot.items():
+                if isinstance(value, torch.Tensor) and value.device.type == "cpu":
+                    slot[key] = value.clone()
+
+
+@contextlib.contextmanager
+def _damaged_metadata(path: str) -> Iterator[None]:
+    """Turn a failure to interpret a checkpoint's metadata or training state into ``checkpoint.corrupt``."""
+    try:
+        yield
+    except (CheckpointError, torch.OutOfMemoryError, MemoryError):
+        raise
+    except (StudioError, KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as exc:
+        why = exc.message if isinstance(exc, StudioError) else f"{type(exc).__name__}: {exc}"
+        raise CheckpointError(f"{Path(path).name!r} is not a valid checkpoint: its metadata or training state is "
+                              f"damaged ({why.rstrip('.')}).", code="checkpoint.corrupt", field="path", value=path,
+                              hint="The file may have been edited or damaged; use another copy.") from exc
 
 
 def trainer_for(tm: TrainedModel, config: TrainConfig, **kwargs: Any) -> Trainer:

@@ -47,10 +47,12 @@ from studio.ui.widgets.panels import side_panel
 
 __all__ = ["DistillArea"]
 
-METHODS = ("kd", "dkd", "hint-mse", "hint-cosine", "attention")
-METHOD_TEXT = {"kd": "kd — match the teacher's softened answers", "dkd": "dkd — decoupled (target / other classes)",
-               "hint-mse": "hint-mse — also match inner features", "hint-cosine": "hint-cosine — inner feature directions",
-               "attention": "attention — match where the teacher looks"}
+METHODS = ("kd", "dkd")
+METHOD_TEXT = {"kd": "kd — match the teacher's softened answers", "dkd": "dkd — decoupled (true class / others)"}
+FEATURE_LOSSES = ("hint-mse", "hint-cosine", "attention")
+FEATURE_TEXT = {"hint-mse": "hint-mse — match inner features", "hint-cosine": "hint-cosine — match their directions",
+                "attention": "attention — match where the teacher looks"}
+DEFAULT_TEMPERATURE = 4.0
 ROLE_COLOURS = {"teacher": (148, 103, 189), "student": (31, 119, 180), "baseline": (127, 127, 127)}
 
 
@@ -114,7 +116,11 @@ class DistillArea(QWidget):
         self.hard_weight = _double(0.0, 100.0, 1.0, 0.1, "How much the true labels count.")
         self.soft_weight = _double(0.0, 100.0, 1.0, 0.1, "How much matching the teacher counts.")
         self.feature_weight = _double(0.0, 100.0, 0.0, 0.1, "How much matching the teacher's inner features counts "
-                                      "(hint and attention methods).")
+                                      "(0 turns it off).")
+        self.feature_loss = QComboBox()
+        self.feature_loss.setToolTip("How inner features are compared when the feature weight is above 0.")
+        for name in FEATURE_LOSSES:
+            self.feature_loss.addItem(FEATURE_TEXT[name], name)
         self.baseline = QCheckBox("Also train the student alone, to compare")
         self.baseline.setToolTip("Trains the same student without a teacher, from the same start, so you can "
                                  "see what the teacher added. Takes twice as long.")
@@ -124,10 +130,12 @@ class DistillArea(QWidget):
         m.addRow("Label weight", self.hard_weight)
         m.addRow("Teacher weight", self.soft_weight)
         m.addRow("Feature weight", self.feature_weight)
+        m.addRow("Features", self.feature_loss)
         m.addRow(self.baseline)
         for w in (self.temperature, self.hard_weight, self.soft_weight, self.feature_weight):
             w.valueChanged.connect(self._on_config)
         self.method.currentIndexChanged.connect(self._on_config)
+        self.feature_loss.currentIndexChanged.connect(self._on_config)
         self.baseline.toggled.connect(self._on_config)
 
         self.training_label = QLabel()
@@ -186,7 +194,7 @@ class DistillArea(QWidget):
         layout = QHBoxLayout(self)
         layout.addWidget(self.splitter)
         self.inputs = [self.teacher_button, self.student_combo, self.preset_combo, self.method, self.temperature,
-                       self.hard_weight, self.soft_weight, self.feature_weight, self.baseline]
+                       self.hard_weight, self.soft_weight, self.feature_weight, self.feature_loss, self.baseline]
 
     def _fill_methods(self, methods: tuple[str, ...]) -> None:
         current = self.method.currentData()
@@ -245,7 +253,8 @@ class DistillArea(QWidget):
         self._syncing = True
         try:
             self.method.setCurrentIndex(max(self.method.findData(config.method), 0))
-            self.temperature.setValue(config.temperature)
+            self.temperature.setValue(config.temperature if config.temperature is not None else DEFAULT_TEMPERATURE)
+            self.feature_loss.setCurrentIndex(max(self.feature_loss.findData(config.feature_loss), 0))
             self.hard_weight.setValue(config.hard_weight)
             self.soft_weight.setValue(config.soft_weight)
             self.feature_weight.setValue(config.feature_weight)
@@ -260,7 +269,8 @@ class DistillArea(QWidget):
         self.state.set_distill(replace(self.state.distill, method=self.method.currentData() or "kd",
                                        temperature=self.temperature.value(), hard_weight=self.hard_weight.value(),
                                        soft_weight=self.soft_weight.value(),
-                                       feature_weight=self.feature_weight.value(), baseline=self.baseline.isChecked()))
+                                       feature_weight=self.feature_weight.value(), baseline=self.baseline.isChecked(),
+                                       feature_loss=self.feature_loss.currentData() or "hint-mse"))
 
     @Slot()
     def _show_training(self, *_: object) -> None:

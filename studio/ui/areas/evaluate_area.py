@@ -91,6 +91,7 @@ class EvaluateArea(QWidget):
         self.cell: tuple[int, int] | None = None
         self.cell_indices: list[int] = []
         self.mistake_indices: list[int] = []
+        self.mistake_confidences: list[float] = []
         self.prediction: PredictResult | None = None
         self.file_prediction: PredictResult | None = None
         self._pad_timer = QTimer(self)

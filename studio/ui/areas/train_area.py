@@ -70,6 +70,7 @@ class TrainArea(QWidget):
         self._start_step = 0
         self._started_at = 0.0
         self._last_step: StepStats | None = None
+        self._next_progress = 0.0
         self._build()
         self.bridge.events.connect(self._on_events)
         self.bridge.finished.connect(self._on_finished)
@@ -341,6 +342,7 @@ class TrainArea(QWidget):
         self.progress.setValue(0)
         self.status.setText(message)
         self._last_step = None
+        self._next_progress = 0.0
         self.bridge.owner = self
         self.bridge.start(self.backend.caller("train"), request)
         self.state.set_running("train")
@@ -401,7 +403,9 @@ class TrainArea(QWidget):
                 self.state.message.emit(event.message)
         self.dashboard.feed(batch)
         self.dashboard.redraw()
-        if self._last_step is not None and any(isinstance(e, StepStats) for e in batch):
+        now = time.monotonic()
+        if self._last_step is not None and now >= self._next_progress:
+            self._next_progress = now + 0.25  # text a person can read; a label per frame costs the trainer
             self._show_progress(self._last_step)
 
     def _show_progress(self, event: StepStats) -> None:
@@ -465,7 +469,9 @@ class TrainArea(QWidget):
             self._autosave.end()
             self._autosave = None
         self.device.show_memory(None)
-        self.dashboard.redraw()
+        self.dashboard.redraw(force=True)
+        if self._last_step is not None:
+            self._show_progress(self._last_step)
         self.state.set_running("")
 
     @Slot(object)

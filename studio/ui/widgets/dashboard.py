@@ -8,9 +8,10 @@ of core events delivered by the coalesced drain.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QComboBox,
     QGridLayout,
@@ -95,6 +96,14 @@ class Dashboard(QWidget):
         self.runs: dict[str, RunEntry] = {}
         self.current: RunEntry | None = None
         self._count = 0
+        self.max_rate = 30.0
+        self.duty = 0.1  # share of wall time the charts may take from the training thread
+        self.frames = 0
+        self.last_frame_cost = 0.0
+        self._next_frame = 0.0
+        self._pending = QTimer(self)
+        self._pending.setSingleShot(True)
+        self._pending.timeout.connect(self._draw_pending)
 
     # -- runs ---------------------------------------------------------------------------------
     def new_run(self, description: str = "") -> RunEntry:
@@ -189,6 +198,7 @@ class Dashboard(QWidget):
         lrs: list[float] = []
         rates: list[float] = []
         rate = entry.throughput
+        epochs: list[EpochStats] = []
         for event in batch:
             if isinstance(event, StepStats):
                 steps.append(event.step)
@@ -198,12 +208,14 @@ class Dashboard(QWidget):
                 rate = sps if rate is None else rate + _EMA * (sps - rate)
                 rates.append(rate)
             elif isinstance(event, EpochStats):
-                self._add_epoch(entry, event)
+                epochs.append(event)
         entry.throughput = rate
         if steps:
             self.loss_chart.add_points(self._series(self.loss_chart, entry, "train"), steps, losses)
             self.lr_chart.add_points(self._series(self.lr_chart, entry, "lr"), steps, lrs)
             self.throughput_chart.add_points(self._series(self.throughput_chart, entry, "rate"), steps, rates)
+        for event in epochs:
+            self._add_epoch(entry, event)
 
     def _add_epoch(self, entry: RunEntry, event: EpochStats) -> None:
         if "loss" in event.val:
@@ -219,9 +231,33 @@ class Dashboard(QWidget):
                 self.metric_chart.add_points(self._series(self.metric_chart, entry, kind), [event.epoch + 1],
                                              [values[metric]])
 
-    def redraw(self) -> None:
-        for chart in self.charts.values():
-            chart.redraw()
+    def redraw(self, force: bool = False) -> bool:
+        """Draw what arrived, unless that would exceed the GUI-time budget; True if it drew.
+
+        A frame (setting the curves and painting the four charts) costs a few milliseconds on a
+        fast machine and tens on a slow one, and every millisecond the GUI thread holds the GIL is
+        taken from the training thread. So frames are spaced at least ``1 / max_rate`` apart and
+        at least ``cost / duty`` apart: charts stay live while the GUI uses at most ``duty`` of the
+        time. A skipped frame is drawn later by a timer, so the last points always appear.
+        """
+        now = time.perf_counter()
+        if not force and now < self._next_frame:
+            if not self._pending.isActive():
+                self._pending.start(max(1, int((self._next_frame - now) * 1000)))
+            return False
+        self._pending.stop()
+        started = time.perf_counter()
+        drawn = sum(chart.redraw() for chart in self.charts.values())
+        if drawn:
+            self.frames += 1
+            cost = time.perf_counter() - started + sum(c.take_paint_seconds() for c in self.charts.values())
+            self.last_frame_cost = cost
+            self._next_frame = started + max(1.0 / self.max_rate, cost / self.duty)
+        return bool(drawn)
+
+    @Slot()
+    def _draw_pending(self) -> None:
+        self.redraw()
 
     def count(self, chart: str, kind: str, run: str | None = None) -> int:
         """Points received by a series of a run (the current one by default): for tests and checks."""

@@ -1,8 +1,8 @@
 """A pad to draw a digit on, read as the 8x8 digits data reads (REQ-U09).
 
 The built-in digits came from 32x32 black-and-white scans in which every 4x4 block was counted
-(0 to 16 inked pixels) and scaled to 0..1. The pad does the same: the drawing is cropped to its
-ink, scaled to fit 24x24 and centred in 32x32, thresholded, and counted in 4x4 blocks.
+(0 to 16 inked pixels) and scaled to 0..1. The pad does the same: a square around the ink is
+scaled to 24x24 and centred in 32x32, thresholded, and counted in 4x4 blocks.
 """
 
 from __future__ import annotations
@@ -31,7 +31,11 @@ def image_to_digit(image: QImage) -> np.ndarray:
     if len(rows) == 0:
         return np.zeros((8, 8), dtype=np.float32)
     top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
-    crop = image.copy(QRect(int(left), int(top), int(right - left), int(bottom - top)))
+    # a square around the ink (never under half the pad, so a small scribble is not blown up),
+    # so strokes keep their thickness relative to the digit as the scans did
+    side = int(max(bottom - top, right - left, image.width() // 2))
+    cx, cy = (left + right) // 2, (top + bottom) // 2
+    crop = image.copy(QRect(int(cx - side // 2), int(cy - side // 2), side, side))  # outside the pad is black
     fitted = crop.scaled(QSize(24, 24), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
     square = QImage(32, 32, QImage.Format.Format_Grayscale8)
     square.fill(QColor(0, 0, 0))
@@ -56,7 +60,7 @@ class DrawingPad(QWidget):
         self.image = QImage(CANVAS, CANVAS, QImage.Format.Format_Grayscale8)
         self.image.fill(QColor(0, 0, 0))
         self._last: QPointF | None = None
-        self.pen_width = CANVAS // 9
+        self.pen_width = CANVAS // 6
 
     def clear(self) -> None:
         self.image.fill(QColor(0, 0, 0))

@@ -201,7 +201,8 @@ def _read_with_arrow(table: CsvTable, path: Path, forced_text: tuple[int, ...]) 
 
     if not forced_text:
         try:
-            arrow = pacsv.read_csv(path, **_arrow_options(table, numbers=True))
+            with pa.memory_map(str(path)) as source:  # parsed values are copied out: the map closes after reading
+                arrow = pacsv.read_csv(source, **_arrow_options(table, numbers=True))
         except pa.ArrowInvalid:  # a cell that is not a number, a quote, a ragged row: the next step tells which
             pass
         else:
@@ -211,7 +212,8 @@ def _read_with_arrow(table: CsvTable, path: Path, forced_text: tuple[int, ...]) 
             table.missing = _LazyColumns(arrow.num_columns, lambda j: _null_mask(arrow.column(j)))
             return True
     try:
-        text = pacsv.read_csv(path, **_arrow_options(table, numbers=False))
+        with pa.memory_map(str(path)) as source:
+            text = pacsv.read_csv(source, **_arrow_options(table, numbers=False))
     except pa.ArrowInvalid:
         return False
     _check_rows(table, text.num_rows, path)

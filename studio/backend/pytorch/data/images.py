@@ -131,7 +131,7 @@ def read_image(path: str, size: tuple[int, int], channels: int, max_pixels: int)
 def _raise_collected(problems: list[DataError], root: Path) -> None:
     codes = {p.code for p in problems}
     code = codes.pop() if len(codes) == 1 else "data.bad_image"
-    shown = "; ".join(p.message for p in problems[:5])
+    shown = "; ".join(p.message.rstrip(".") for p in problems[:5])
     more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
     raise DataError(f"{len(problems)} image file(s) in {root} cannot be used: {shown}{more}.", code=code, field="path",
                     value=[str(p.value) for p in problems]) from problems[0]

@@ -44,9 +44,9 @@ def _load_array(path: Path, what: str) -> np.ndarray:
             raise _refuse_pickle(path, exc) from exc
         raise DataError(f"{path.name} is not a valid .npy file ({exc}).", code="data.bad_file", field="path",
                         value=str(path)) from exc
-    except (OSError, EOFError) as exc:
-        raise DataError(f"{path.name} cannot be read as a .npy file ({exc}).", code="data.bad_file", field="path",
-                        value=str(path)) from exc
+    except Exception as exc:  # noqa: BLE001 - a damaged header raises OSError, EOFError, BadZipFile, TokenError...
+        raise DataError(f"{path.name} cannot be read as a .npy file ({type(exc).__name__}: {exc}).",
+                        code="data.bad_file", field="path", value=str(path)) from exc
     if not isinstance(array, np.ndarray):
         raise DataError(f"{path.name} is not a single .npy array.", code="data.bad_file", field="path", value=str(path))
     return array
@@ -55,9 +55,9 @@ def _load_array(path: Path, what: str) -> np.ndarray:
 def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise DataError(f"{path.name} cannot be read as a .npz archive ({exc}).", code="data.bad_file",
-                        field="path", value=str(path)) from exc
+    except Exception as exc:  # noqa: BLE001 - zipfile.BadZipFile, OSError, EOFError, ... from a damaged archive
+        raise DataError(f"{path.name} cannot be read as a .npz archive ({type(exc).__name__}: {exc}).",
+                        code="data.bad_file", field="path", value=str(path)) from exc
     with archive:
         keys = list(archive.files)
         x_key = next((k for k in ("X", "x") if k in keys), None)
@@ -73,6 +73,9 @@ def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
                 raise _refuse_pickle(path, exc) from exc
             raise DataError(f"{path.name} has an unreadable array ({exc}).", code="data.bad_file", field="path",
                             value=str(path)) from exc
+        except Exception as exc:  # noqa: BLE001 - a damaged member: BadZipFile (bad CRC), OSError, TokenError...
+            raise DataError(f"{path.name} has an unreadable array ({type(exc).__name__}: {exc}).",
+                            code="data.bad_file", field="path", value=str(path)) from exc
 
 
 def _pair_paths(path: Path, options: dict[str, Any]) -> tuple[Path, Path]:

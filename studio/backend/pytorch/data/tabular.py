@@ -95,22 +95,24 @@ def _fit_encoding(table: CsvTable, feature_idx: list[int], policy: str) -> dict[
     columns: list[dict[str, Any]] = []
     features: list[str] = []
     for j in feature_idx:
-        name, col, miss = table.names[j], table.columns[j], table.missing[j]
+        name, miss = table.names[j], table.missing[j]
         if miss.any() and policy == "reject":
             raise DataError(
                 f"Column {name!r} of {_file(table)} has no value on line {_first_missing_line(table, j)} "
                 f"({int(miss.sum())} missing in all); fill them in, or set missing to 'mean' or 'median' to impute them.",
                 code="data.missing_values", field=name, value=_first_missing_line(table, j))
         if table.is_numeric(j):
-            present = col[~miss] if miss.any() else col
-            if present.size == 0:
-                raise DataError(f"Column {name!r} of {_file(table)} is empty; remove it or fill it in.",
-                                code="data.missing_values", field=name)
-            fill = float(np.median(present) if policy == "median" else present.mean()) if miss.any() else None
+            fill = None
+            if miss.any():  # only then is the column itself needed (the fast path's features stay in Arrow)
+                present = table.columns[j][~miss]
+                if present.size == 0:
+                    raise DataError(f"Column {name!r} of {_file(table)} is empty; remove it or fill it in.",
+                                    code="data.missing_values", field=name)
+                fill = float(np.median(present) if policy == "median" else present.mean())
             columns.append({"name": name, "kind": "number", "fill": fill})
             features.append(name)
         else:
-            present = [v for v in col[~miss]]
+            present = [v for v in table.columns[j][~miss]]
             if not present:
                 raise DataError(f"Column {name!r} of {_file(table)} is empty; remove it or fill it in.",
                                 code="data.missing_values", field=name)

@@ -88,7 +88,8 @@ class TeacherCache:
     def get(self, indices: torch.Tensor) -> torch.Tensor | None:
         """The stored outputs of ``indices`` in that order, or ``None`` unless every one is stored."""
         idx = self._index(indices)
-        if self._filled is None or int(idx.max(initial=-1)) >= len(self._filled) or not bool(self._filled[idx].all()):
+        if self._filled is None or idx.numel() == 0 or int(idx.max()) >= len(self._filled) \
+                or not bool(self._filled[idx].all()):
             self.misses += 1
             return None
         self.hits += 1

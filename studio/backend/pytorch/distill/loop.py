@@ -124,6 +124,7 @@ class Distillation:
     def bind(self, trainer: Any) -> None:
         """Called once by the trainer's constructor: moves adapters and teachers to its device."""
         self.trainer = trainer
+        self.objective.task_loss = trainer.loss  # the trainer's own task loss: same code, same numbers
         if self.adapters is not None:
             self.adapters.to(trainer.device)
         for t in self.teachers.teachers:

@@ -15,7 +15,7 @@ import copy
 import hashlib
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,8 +25,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from studio.backend.core.errors import CheckpointError, DistillError, StudioError, ValidationError
-from studio.backend.pytorch.models import capture_features, feature_layers
+from studio.backend.pytorch.data import Preprocessing
 from studio.backend.pytorch.model_store import TrainedModel, store
+from studio.backend.pytorch.models import capture_features, feature_layers
 
 __all__ = [
     "FrozenTeacher",
@@ -35,6 +36,8 @@ __all__ = [
     "check_teacher_student",
     "file_sha256",
     "load_teacher",
+    "normalisation_maps",
+    "normalise_weights",
     "state_sha256",
 ]
 
@@ -293,3 +296,42 @@ def normalise_weights(weights: Sequence[float] | None, n: int) -> list[float]:
         raise ValidationError("At least one teacher weight must be above 0.", field="distill.teacher_weights",
                               value=weights)
     return [float(w) / total for w in weights]
+
+
+def _affine(mean_s: tuple[float, ...], std_s: tuple[float, ...], mean_t: tuple[float, ...],
+            std_t: tuple[float, ...], shape: tuple[int, ...]) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """``x_t = (x_s * std_s + mean_s - mean_t) / std_t`` per channel, or ``None`` when it is the identity."""
+    if tuple(mean_s) == tuple(mean_t) and tuple(std_s) == tuple(std_t):
+        return None
+    k = max(len(mean_s), len(mean_t))
+
+    def vec(values: tuple[float, ...], fill: float) -> torch.Tensor:
+        return torch.tensor(values if values else [fill] * k, dtype=torch.float64)
+
+    ms, ss, mt, st = vec(mean_s, 0.0), vec(std_s, 1.0), vec(mean_t, 0.0), vec(std_t, 1.0)
+    scale, shift = (ss / st).float().reshape(shape), ((ms - mt) / st).float().reshape(shape)
+
+    def apply(x: torch.Tensor) -> torch.Tensor:
+        return x * scale.to(x.device) + shift.to(x.device)
+
+    return apply
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+def normalisation_maps(student: Preprocessing, teacher_preprocessing: dict[str, Any] | None
+                       ) -> tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]:
+    """``(inputs, outputs)``: inputs as the student sees them -> as the teacher expects them, and the teacher's
+    (regression) outputs -> the student's target scale. Identity functions when both sides agree."""
+    teacher = Preprocessing.from_dict(teacher_preprocessing) if teacher_preprocessing else \
+        Preprocessing(input_kind=student.input_kind, input_shape=student.input_shape)
+    stats = student._stats_shape() if student.x_mean else teacher._stats_shape()
+    # inputs: the student's normalisation undone, the teacher's applied
+    to_teacher = _affine(student.x_mean, student.x_std, teacher.x_mean, teacher.x_std, stats) if \
+        (student.x_mean or teacher.x_mean) else None
+    # outputs (regression): the teacher's target scaling undone, the student's applied
+    to_student = _affine(teacher.y_mean, teacher.y_std, student.y_mean, student.y_std, (-1,)) if \
+        (student.y_mean or teacher.y_mean) else None
+    return to_teacher or _identity, to_student or _identity

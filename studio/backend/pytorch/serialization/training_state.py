@@ -89,9 +89,14 @@ def load_training_checkpoint(path: str | os.PathLike[str], build: Build, device:
         raise CheckpointError(f"The training state in {header.path.name!r} does not parse; the file is damaged.",
                               code="checkpoint.corrupt", field="path", value=str(header.path)) from exc
     model, tensors = materialise(header, doc, build, dev)
-    extra = decode(parts["extra"], tensors)
-    state = {"optimizer_state_dict": decode(parts["optimizer"], tensors),
-             **(extra if isinstance(extra, dict) else {}), "rng": decode(parts["rng"], tensors), "metadata": doc}
+    try:
+        extra = decode(parts["extra"], tensors)
+        decoded = {"optimizer_state_dict": decode(parts["optimizer"], tensors), "rng": decode(parts["rng"], tensors)}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:  # a tag with a value of the wrong shape
+        raise CheckpointError(f"The training state in {header.path.name!r} does not parse; the file is damaged.",
+                              code="checkpoint.corrupt", field="path", value=str(header.path)) from exc
+    state = {"optimizer_state_dict": decoded["optimizer_state_dict"], **(extra if isinstance(extra, dict) else {}),
+             "rng": decoded["rng"], "metadata": doc}
     if restore_rng:
         restore_rng_state(state["rng"])
     return model.train(), state

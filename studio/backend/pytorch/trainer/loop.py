@@ -554,10 +554,19 @@ def _numbers(record: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in record.items()}
 
 
+def _is_out_of_memory(exc: BaseException) -> bool:
+    """torch.OutOfMemoryError, MemoryError, or the plain RuntimeError that other allocators (the CPU's, MPS,
+    older CUDA paths) raise: "CUDA out of memory", "DefaultCPUAllocator: can't allocate memory"."""
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
 def _as_studio_error(exc: BaseException, step: int) -> StudioError:
     if isinstance(exc, StudioError):
         return exc
-    if isinstance(exc, torch.OutOfMemoryError):
+    if _is_out_of_memory(exc):
         return OutOfMemoryError(
             f"The device ran out of memory at step {step + 1}.", value=step + 1,
             hint="Lower the batch size, use gradient accumulation or mixed precision.",

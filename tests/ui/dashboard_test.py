@@ -1,0 +1,144 @@
+"""The live dashboard: coalesced, bounded and fast; runs compared; charts saved as PNG (REQ-U03, REQ-U15)."""
+
+from __future__ import annotations
+
+import pathlib
+import time
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QFileDialog
+from ui_helpers import wait_run
+
+from studio.backend.core.events import EpochStats, RunFinished, RunStarted, StepStats
+from studio.backend.core.results import TrainResult
+from studio.ui.run_bridge import RunBridge
+from studio.ui.widgets.dashboard import Dashboard
+
+
+def _steps(start: int, n: int, epoch: int = 0) -> list[StepStats]:
+    return [StepStats("r", s, epoch, 1.0 / (1 + s) + 0.01 * np.sin(s), 32, 1e-3, 1e-4, 1e5)
+            for s in range(start, start + n)]
+
+
+@pytest.mark.req("REQ-U03")
+def test_a_million_steps_stay_bounded_and_every_redraw_takes_under_33_ms(qtbot) -> None:
+    dash = Dashboard()
+    qtbot.addWidget(dash)
+    dash.resize(1000, 600)
+    dash.show()
+    qtbot.waitExposed(dash)
+    dash.new_run("stress")
+    chart = dash.loss_chart
+    name = "Run 1/train"
+    capacity = chart.capacity
+    times = []
+    x = np.arange(1, 1_000_001, dtype=np.float64)
+    y = 1.0 / np.sqrt(x) + 0.05 * np.sin(x / 50.0)
+    for lo in range(0, 1_000_000, 50_000):  # a million step records in 20 deliveries
+        chart.add_points(name, x[lo:lo + 50_000], y[lo:lo + 50_000])
+        started = time.perf_counter()
+        chart.redraw()
+        chart.repaint()  # the paint a frame costs, synchronously
+        times.append(time.perf_counter() - started)
+    assert chart.point_count(name) == 1_000_000
+    assert chart.drawn_points(name) <= 2 * capacity  # min/max buckets, not a million points
+    drawn_x = chart._curves[name].xData
+    assert drawn_x[0] == 1 and drawn_x[-1] == 1_000_000  # the whole run, first to last step
+    assert max(times) < 0.033, f"slowest redraw {max(times) * 1000:.1f} ms"
+
+
+@pytest.mark.req("REQ-U03")
+def test_events_reach_the_dashboard_at_most_30_times_a_second(qtbot) -> None:
+    bridge = RunBridge()
+    dash = Dashboard()
+    qtbot.addWidget(dash)
+    dash.show()
+    dash.new_run("flood")
+    received = []
+
+    def flood(request, *, events, control):  # noqa: ANN001, ANN202 - a handler emitting as fast as it can
+        events(RunStarted("r", "train", 1, 200_000))
+        step, started = 0, time.perf_counter()
+        while time.perf_counter() - started < 1.5:
+            for event in _steps(step + 1, 500):
+                events(event)
+            step += 500
+        events(EpochStats("r", 0, step, {"loss": 0.5, "accuracy": 0.8}, {"loss": 0.6, "accuracy": 0.7}, 1e-3, 1.5, 1e5))
+        events(RunFinished("r", step, 1))
+        return step
+
+    def on_events(batch: list) -> None:
+        received.append(len(batch))
+        dash.feed(batch)
+        dash.redraw()
+
+    bridge.events.connect(on_events)
+    started = time.perf_counter()
+    with qtbot.waitSignal(bridge.finished, timeout=60_000) as done:
+        bridge.start(flood, None)
+    seconds = time.perf_counter() - started
+    steps = done.args[0]
+    assert sum(received) == steps + 3  # nothing lost, nothing duplicated
+    assert len(received) <= 30 * seconds + 2  # coalesced: at most 30 deliveries a second
+    assert dash.frames <= 30 * seconds + 2
+    assert dash.count("Loss", "train") == steps and dash.count("Loss", "val") == 1
+    dash.redraw(force=True)
+    assert dash.loss_chart.drawn_points("Run 1/train") <= 2 * dash.loss_chart.capacity
+
+
+def _finished_run(dash: Dashboard, label: str, loss_scale: float) -> None:
+    dash.new_run(label)
+    batch: list = [RunStarted("r", "train", 2, 10)]
+    for epoch in range(2):
+        batch += [StepStats("r", s, epoch, loss_scale / s, 32, 1e-3, 1e-3, 3e4) for s in range(1 + 10 * epoch, 11 + 10 * epoch)]
+        batch.append(EpochStats("r", epoch, 10 * (epoch + 1), {"loss": loss_scale / 10, "accuracy": 0.5 + 0.1 * epoch},
+                                {"loss": loss_scale / 8, "accuracy": 0.45 + 0.1 * epoch}, 1e-3, 0.1, 3e4))
+    dash.feed(batch)
+    dash.redraw(force=True)
+
+
+@pytest.mark.req("REQ-U15")
+def test_runs_overlay_with_a_legend_and_unticking_a_run_hides_it(qtbot) -> None:
+    dash = Dashboard()
+    qtbot.addWidget(dash)
+    dash.show()
+    _finished_run(dash, "mlp on digits", 2.0)
+    _finished_run(dash, "linear on digits", 3.0)
+    assert dash.metric_chart.legend_labels() == ["Run 1 train", "Run 1 val", "Run 2 train", "Run 2 val"]
+    assert dash.lr_chart.legend_labels() == ["Run 1", "Run 2"]
+    pens = {dash.loss_chart._curves[f"Run {i}/train"].opts["pen"].color().name() for i in (1, 2)}
+    assert len(pens) == 2  # each run its own colour
+    item = dash.runs["Run 1"].item
+    item.setCheckState(Qt.CheckState.Unchecked)  # as a click on its box does
+    assert dash.visible_runs() == ["Run 2"]
+    assert not dash.loss_chart._curves["Run 1/train"].isVisible()
+    assert dash.loss_chart.legend_labels() == ["Run 2 train", "Run 2 val"]
+    item.setCheckState(Qt.CheckState.Checked)
+    assert dash.loss_chart._curves["Run 1/train"].isVisible() and len(dash.loss_chart.legend_labels()) == 4
+    item.setCheckState(Qt.CheckState.Unchecked)
+    dash.remove_hidden_runs()
+    assert list(dash.runs) == ["Run 2"] and "Run 1/train" not in dash.loss_chart.series_names()
+
+
+@pytest.mark.req("REQ-U15")
+def test_two_real_runs_are_compared_and_a_chart_saves_as_png(window, qtbot, monkeypatch, tmp_path: pathlib.Path) -> None:
+    window.epochs.setValue(1)
+    for _ in range(2):
+        window.start_training()
+        wait_run(window, qtbot)
+        assert isinstance(window.last_result, TrainResult)
+    dash = window.train_area.dashboard
+    assert list(dash.runs) == ["Run 1", "Run 2"]
+    assert "1 epochs" in dash.runs["Run 2"].item.text() and "val accuracy" in dash.runs["Run 2"].item.text()
+    assert dash.loss_chart.legend_labels() == ["Run 1 train", "Run 1 val", "Run 2 train", "Run 2 val"]
+    target = tmp_path / "loss.png"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), "PNG pictures (*.png)"))
+    dash.chart_choice.setCurrentText("Loss")
+    qtbot.mouseClick(dash.export_button, Qt.MouseButton.LeftButton)
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    image = QImage(str(target))
+    view = dash.loss_chart.getPlotItem().sceneBoundingRect()
+    assert (image.width(), image.height()) == (round(view.width()), round(view.height()))
