@@ -4,7 +4,7 @@ The paper's MNIST claim: a small net alone makes 146 test errors, the same net d
 large one makes 74, about half. Here, on the built-in digits (1,797 8x8 images):
 
 - split: 20% test (never seen by anyone), 10% validation, 70% training, stratified, seed 0;
-- teacher: ``lenet`` preset ``small`` (about 12k parameters) trained on the whole training split;
+- teacher: ``lenet`` preset ``small`` (21,386 parameters) trained on the whole training split;
 - student: ``mlp`` preset ``tiny`` (one hidden layer of 32, about 2.4k parameters) that sees only a
   stratified 10% of the training split with its labels (126 images; a different subset per seed);
 - "alone": the student trained on its subset with cross-entropy; "distilled": the same student,
@@ -12,7 +12,10 @@ large one makes 74, about half. Here, on the built-in digits (1,797 8x8 images):
   with the loss ``hard_weight * CE + soft_weight * T^2 * KL`` through Studio's distillation plug-in
   (``Trainer(..., objective=Distillation(...))``, teacher outputs cached);
 - each student's normalisation is fitted on its own subset (as the ``distill`` handler does); the
-  teacher keeps its own, and sees the student's batches mapped into it.
+  teacher keeps its own, and sees the student's batches mapped into it;
+- T=4, hard_weight 0.5, soft_weight 1, 300 epochs (batch 32, Adam 1e-3), ten seeds (five with
+  ``--quick``): chosen with ``run_seed(..., split="heldout")`` on the validation split plus the training
+  images outside the subset (ratio 0.73 there), never on the test split.
 
 The figure is ``kd_error_ratio``: the distilled student's mean test error over the seeds divided by
 the student-alone mean test error (goal <= 0.8). ``detail`` holds every seed's accuracies.
@@ -50,7 +53,7 @@ TEACHER = ModelSpec(name="lenet", preset="small")
 STUDENT = ModelSpec(name="mlp", preset="tiny")
 LABELLED = 0.10
 TEMPERATURE = 4.0
-HARD_WEIGHT = 0.1
+HARD_WEIGHT = 0.5
 SOFT_WEIGHT = 1.0
 TEACHER_CONFIG = TrainConfig(epochs=30, batch_size=64, lr=1e-3)
 
@@ -65,11 +68,13 @@ def load_splits() -> dict[str, Any]:
     return {"bundle": bundle, "splits": splits}
 
 
-def train_teacher(data: dict[str, Any], seed: int = 0) -> tuple[torch.nn.Module, data_lib.Preprocessing, float]:
+def train_teacher(data: dict[str, Any], seed: int = 0, config: TrainConfig = TEACHER_CONFIG
+                  ) -> tuple[torch.nn.Module, data_lib.Preprocessing, float]:
+    """The teacher trained on the whole training split; returns it, its normalisation and its test accuracy."""
     bundle, splits = data["bundle"], data["splits"]
     prep = data_lib.fit_preprocessing(bundle, splits.train)
     module = model_lib.build_model(TEACHER, tuple(bundle.input_shape), bundle.num_outputs, seed=seed)
-    Trainer(module, "classification", TEACHER_CONFIG, seed=seed).fit(
+    Trainer(module, "classification", config, seed=seed).fit(
         (prep.apply(bundle.x[splits.train]), bundle.y[splits.train]),
         (prep.apply(bundle.x[splits.val]), bundle.y[splits.val]))
     return module.eval(), prep, accuracy(module, prep.apply(bundle.x[splits.test]), bundle.y[splits.test])
@@ -147,7 +152,7 @@ def summarise(rows: list[dict[str, float]]) -> dict[str, float]:
 
 def run(quick: bool = False) -> dict[str, dict[str, Any]]:
     seeds = list(range(5 if quick else 10))
-    epochs = 200 if quick else 300
+    epochs = 300
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny models: one thread is fastest and steadiest
     try:
@@ -180,7 +185,7 @@ def run(quick: bool = False) -> dict[str, dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="5 seeds and 200 epochs instead of 10 and 300")
+    parser.add_argument("--quick", action="store_true", help="5 seeds instead of 10")
     args = parser.parse_args(argv)
     figure = run(quick=args.quick)["kd_error_ratio"]
     d = figure["detail"]

@@ -10,7 +10,7 @@ per step into a non-blocking ``EventStream`` and keeps the best weights: that is
 measured. A second reference ("same statistics") also computes the gradient norm and accuracy by
 hand every step, isolating the cost of the Trainer's bookkeeping from the cost of its statistics.
 
-Runs alternate A B C A B C in one process after a warm-up; each ratio is the median reference time
+Runs alternate in one process after a warm-up (A B C, B C A, C A B, ...: nobody always goes first); each ratio is the median reference time
 over the median Trainer time (a throughput ratio: higher is better, 1.0 is parity). Torch runs on
 one thread and time is the main thread's CPU time by default, so other processes on a shared
 machine do not blur a difference of a few percent; wall-clock medians are reported too.
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import json
 import statistics
 import sys
@@ -150,6 +151,7 @@ LOOPS: dict[str, Callable[..., float]] = {
 # -- measurement -----------------------------------------------------------------------------
 def _time(fn: Callable[..., Any], model: nn.Module, *args: Any) -> tuple[float, float]:
     model = copy.deepcopy(model)
+    gc.collect()  # nobody pays for the garbage of the run before
     wall, cpu = time.perf_counter(), time.thread_time()
     fn(model, *args)
     return time.thread_time() - cpu, time.perf_counter() - wall
@@ -163,9 +165,10 @@ def compare(name: str, make_model: Callable[[], nn.Module], data: Data, epochs: 
     for fn in LOOPS.values():  # warm-up (allocator, kernels, first-call costs)
         _time(fn, model, *args)
     times: dict[str, list[tuple[float, float]]] = {key: [] for key in LOOPS}
-    for _ in range(repeats):  # interleaved A B C A B C
-        for key, fn in LOOPS.items():
-            times[key].append(_time(fn, model, *args))
+    keys = list(LOOPS)
+    for i in range(repeats):  # interleaved, rotating who goes first: A B C, B C A, C A B, ...
+        for key in keys[i % len(keys):] + keys[:i % len(keys)]:
+            times[key].append(_time(LOOPS[key], model, *args))
     pick = 0 if clock == "cpu" else 1
     median = {key: statistics.median(t[pick] for t in runs) for key, runs in times.items()}
     wall = {key: statistics.median(t[1] for t in runs) for key, runs in times.items()}
@@ -183,6 +186,7 @@ def compare(name: str, make_model: Callable[[], nn.Module], data: Data, epochs: 
         "ratio_vs_same_statistics": median["same_statistics"] / median["trainer"],
         "wall_median_s": wall,
         "wall_ratio": wall["hand_written"] / wall["trainer"],
+        "runs_s": {key: [round(t[pick], 5) for t in runs] for key, runs in times.items()},
     }
 
 

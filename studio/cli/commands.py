@@ -43,7 +43,7 @@ from studio.backend.core.requests import (
 from studio.backend.core.results import TrainResult
 from studio.cli import render
 from studio.cli.context import Context
-from studio.cli.exit_codes import BAD_INPUT, INTERRUPTED, OK, exit_code_for
+from studio.cli.exit_codes import BAD_INPUT, INTERRUPTED, OK, RunFailure, exit_code_for
 from studio.cli.options import (
     ModelFlags,
     add_contract_flags,
@@ -66,12 +66,6 @@ class CommandSpec:
     add_arguments: Callable[[argparse.ArgumentParser, Context, ModelFlags | None], None]
     run: Callable[[argparse.Namespace, Context, ModelFlags | None], int]
     prepare: Callable[[list[str], Context], ModelFlags | None] | None = None  # the model whose flags to add
-
-
-class RunFailure(StudioError):
-    """A failure after the run started (or after it finished, while saving): exit code 1."""
-
-    default_code = "cli.run_failed"
 
 
 # -- shared flags ---------------------------------------------------------------------------------------
@@ -99,7 +93,7 @@ def _add_run_flags(parser: argparse.ArgumentParser, ctx: Context, model: ModelFl
     add_contract_flags(runtime, RuntimeConfig, "runtime")
     runtime.add_argument("--nproc", type=int, metavar="N",
                          help="Processes per machine. Studio does not start processes itself: launch it with "
-                         "'torchrun --nproc_per_node N -m studio train ...', where this flag, if given, must equal N.")
+                         "'torchrun --standalone --nproc_per_node N -m studio train ...'; under torchrun this flag, if given, must equal N.")
     out = parser.add_argument_group("output")
     out.add_argument("--out", metavar="PATH.safetensors",
                      help="Save the trained model here (the window's checkpoint format). Checked before training.")
@@ -225,7 +219,7 @@ def torchrun_command(nproc: int, argv: list[str]) -> str:
         rest.append(token)
     torchrun = Path(sys.executable).with_name("torchrun")
     launcher = str(torchrun) if torchrun.exists() else "torchrun"
-    return f"{launcher} --nproc_per_node {nproc} -m studio " + " ".join(rest)
+    return f"{launcher} --standalone --nproc_per_node {nproc} -m studio " + " ".join(rest)
 
 
 def _start_distributed(args: argparse.Namespace, runtime: RuntimeConfig, ctx: Context, argv: list[str]) -> Any:
@@ -233,12 +227,13 @@ def _start_distributed(args: argparse.Namespace, runtime: RuntimeConfig, ctx: Co
     if nproc is not None and nproc < 1:
         raise ValidationError(f"--nproc must be at least 1, not {nproc}.", code="usage.bad_nproc", field="--nproc")
     if not under_torchrun():
-        if nproc is not None and nproc > 1:
+        if nproc is not None:
             raise ValidationError(
                 f"--nproc {nproc}: Studio does not start processes itself; torchrun does.",
                 code="usage.needs_torchrun", field="--nproc", value=nproc,
-                hint=f"Run: {torchrun_command(nproc, argv)}  (add --nnodes, --node_rank and --rdzv_endpoint for "
-                     "several machines; see the README's scale-out section).")
+                hint=f"Run: {torchrun_command(nproc, argv)}  (on several machines replace --standalone by "
+                     "--nnodes, --rdzv_id, --rdzv_backend c10d and --rdzv_endpoint; see the README's scale-out "
+                     "section).")
         return None
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"]))
     if nproc is not None and nproc != local_world:
@@ -302,6 +297,7 @@ def _distill_request(args: argparse.Namespace, ctx: Context, project: Project | 
         config=merge_config(base.config, given(args, "config")),
         distill=merge_config(base.distill, given(args, "distill")),
         runtime=merge_config(base.runtime, given(args, "runtime")), resume_from=_abspath(args.resume),
+        checkpoint_path=_abspath(args.checkpoint) or base.checkpoint_path,
     )
 
 
@@ -331,6 +327,7 @@ def cmd_distill(args: argparse.Namespace, ctx: Context, model: ModelFlags | None
     except StudioError as exc:
         raise _with_project_line(exc, args) from None
     out = check_output(args.out or (project.output if project else None), (CHECKPOINT_SUFFIX,))
+    check_output(request.checkpoint_path, (CHECKPOINT_SUFFIX,), "--checkpoint")
     return _run_training("distill", request, out, args, ctx)
 
 
@@ -342,8 +339,7 @@ def _run_training(operation: str, request: Any, out: str | None, args: argparse.
     try:
         if dist is not None and not dist.is_writer:
             ctx.json_mode = False  # only rank 0 speaks and writes (REQ-X03)
-            if isinstance(request, TrainRequest):
-                request = dataclasses.replace(request, checkpoint_path=None)
+            request = dataclasses.replace(request, checkpoint_path=None)
             out = None
         progress = choose_progress(args.json, stream=ctx.stdout) if ctx.speaks else None
         control = RunControl()

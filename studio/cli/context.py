@@ -3,7 +3,6 @@ the distributed rank, and Ctrl-C turned into a clean cancel."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -21,13 +20,55 @@ BACKEND = "pytorch"
 log = logging.getLogger("studio.cli")
 
 
+class _Quiet:
+    """A stream that goes quiet, instead of failing the run, once its reader has gone
+    (``studio train ... | head``): output is never a reason to lose a training run."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self.closed_by_reader = False
+
+    def write(self, text: str) -> int:
+        if not self.closed_by_reader:
+            try:
+                return self._stream.write(text)
+            except (BrokenPipeError, ValueError):
+                self._silence()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.closed_by_reader:
+            try:
+                self._stream.flush()
+            except (BrokenPipeError, ValueError):
+                self._silence()
+
+    def _silence(self) -> None:
+        self.closed_by_reader = True
+        try:  # so the interpreter's own flush at exit does not complain either
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    def isatty(self) -> bool:
+        try:
+            return bool(self._stream.isatty())
+        except (ValueError, AttributeError):
+            return False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 class Context:
     """Streams, registry and run state of one ``studio`` invocation."""
 
     def __init__(self, *, stdout: IO[str], stderr: IO[str], registry: HandlerRegistry | None = None,
                  json_mode: bool = False) -> None:
-        self.stdout = stdout
-        self.stderr = stderr
+        self.stdout: IO[str] = _Quiet(stdout)  # type: ignore[assignment]
+        self.stderr: IO[str] = _Quiet(stderr)  # type: ignore[assignment]
         self.registry = registry if registry is not None else default_registry()
         self.json_mode = json_mode
         self.rank = int(os.environ.get("RANK", "0") or 0)  # under torchrun only rank 0 speaks and writes
@@ -53,9 +94,6 @@ class Context:
     def emit_json(self, contract: Any) -> None:
         if self.speaks:
             self.out(contract.to_json())
-
-    def emit_json_dict(self, data: dict[str, Any]) -> None:
-        self.out(json.dumps(data, allow_nan=False))
 
     # -- backend --------------------------------------------------------------------------------------
     def handler(self, operation: str) -> Any:
@@ -105,6 +143,3 @@ class Context:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-
-    def close(self) -> None:
-        pass

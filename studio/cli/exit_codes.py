@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from studio.backend.core.errors import CancelledByUser, StudioError, ValidationError
 
-__all__ = ["OK", "FAILED", "BAD_INPUT", "INTERRUPTED", "exit_code_for", "BAD_INPUT_CODES"]
+__all__ = ["OK", "FAILED", "BAD_INPUT", "INTERRUPTED", "RunFailure", "exit_code_for", "BAD_INPUT_CODES"]
 
 OK = 0
 FAILED = 1
@@ -29,11 +29,17 @@ BAD_INPUT_CODES = (
 RUN_FAILURE_CODES = ("train.", "runtime.out_of_memory", "export.")
 
 
+class RunFailure(StudioError):
+    """An error after the run started (or while saving what it trained): exit 1 whatever its code."""
+
+    default_code = "run.failed"
+
+
 def exit_code_for(error: BaseException) -> int:
     """The exit code for an error that ended a command before or during its run."""
     if isinstance(error, (KeyboardInterrupt, CancelledByUser)):
         return INTERRUPTED
-    if not isinstance(error, StudioError):
+    if isinstance(error, RunFailure) or not isinstance(error, StudioError):
         return FAILED
     code = error.code or ""
     if code.startswith(RUN_FAILURE_CODES):

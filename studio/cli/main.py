@@ -13,7 +13,7 @@ import difflib
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import IO, Any, NoReturn
 
 from studio import __version__
@@ -42,7 +42,7 @@ INSPECT_TOPICS = {
 }
 EPILOG = ("Exit codes: 0 success, 2 bad input (nothing written), 1 failure during the run, "
           "130 interrupted (Ctrl-C; the state reached is kept). "
-          "Scale-out: torchrun --nproc_per_node N -m studio train ... (see the README).")
+          "Scale-out: torchrun --standalone --nproc_per_node N -m studio train ... (see the README).")
 
 
 class UsageError(StudioError):
@@ -179,7 +179,6 @@ def run(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, std
                                    code="studio.internal", hint=ctx.log_hint()), ctx, FAILED)
     finally:
         Parser.stream = None
-        ctx.close()
 
 
 def _run(args: list[str], ctx: Any) -> int:
@@ -297,5 +296,3 @@ def _report(exc: StudioError, ctx: Any, code: int) -> int:
     log.warning("exit %s: %s", code, exc, exc_info=exc if code == FAILED else None)
     return code
 
-
-Command = Callable[[argparse.Namespace, Any, Any], int]

@@ -32,10 +32,10 @@ from studio.backend.core.handler_utils import format_duration
 __all__ = ["TerminalProgress", "LineProgress", "JsonEvents", "choose_progress", "format_metrics"]
 
 
-def format_metrics(values: dict[str, float], prefix: str = "") -> str:
-    """``{'loss': 0.1234, 'accuracy': 0.96}`` -> ``loss 0.1234  accuracy 0.9600``."""
+def format_metrics(values: dict[str, float], prefix: str = "", limit: int | None = None) -> str:
+    """``{'loss': 0.1234, 'accuracy': 0.96}`` -> ``loss 0.1234  accuracy 0.9600`` (the first ``limit`` only)."""
     parts = []
-    for name, value in values.items():
+    for name, value in list(values.items())[:limit]:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             parts.append(f"{prefix}{name} {_num(float(value))}")
     return "  ".join(parts)
@@ -211,8 +211,9 @@ def _started_line(event: RunStarted) -> str:
 def _epoch_line(event: EpochStats, timing: _Timing) -> str:
     left = timing.run_left(event.epoch, 1.0, 0.0)
     eta = f"  ETA {format_duration(left)}" if left else ""
-    val = f"  {format_metrics(event.val, 'val_')}" if event.val else ""
-    return (f"epoch {event.epoch + 1}/{timing.total_epochs}  {format_metrics(event.train, 'train_')}{val}"
+    # the loss and the task's metric; everything else (distillation's parts, ...) is in --json
+    val = f"  {format_metrics(event.val, 'val_', 2)}" if event.val else ""
+    return (f"epoch {event.epoch + 1}/{timing.total_epochs}  {format_metrics(event.train, 'train_', 2)}{val}"
             f"  lr {event.lr:.3g}  {format_duration(event.duration_s)}{eta}")
 
 

@@ -31,10 +31,10 @@ def training_summary(ctx: Any, operation: str, result: Any, train: Any) -> None:
         ctx.out(f"Finished {train.epochs_run} epochs ({train.steps} steps) in {took}.")
     tr, val = _split(train.final_metrics)
     if tr:
-        ctx.out(f"  last epoch: {format_metrics(tr, 'train_')}" + (f"  {format_metrics(val, 'val_')}" if val else ""))
+        ctx.out(f"  last epoch: {format_metrics(tr, 'train_', 2)}" + (f"  {format_metrics(val, 'val_', 2)}" if val else ""))
     if train.best_epoch >= 0 and train.best_metrics:
         tr, val = _split(train.best_metrics)
-        ctx.out(f"  best epoch {train.best_epoch + 1}: " + format_metrics(val or tr, "val_" if val else "train_"))
+        ctx.out(f"  best epoch {train.best_epoch + 1}: " + format_metrics(val or tr, "val_" if val else "train_", 2))
     if operation == "distill" and getattr(result, "teacher_metrics", None):
         ctx.out(f"  teacher: {format_metrics(result.teacher_metrics)}")
         if result.gap_closed is not None:

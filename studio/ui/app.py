@@ -13,14 +13,14 @@ import sys
 import threading
 from types import TracebackType
 
-from PySide6.QtCore import QTimer, QtMsgType, qInstallMessageHandler
+from PySide6.QtCore import Qt, QTimer, QtMsgType, qInstallMessageHandler
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMainWindow
 
 from studio.backend.core.registry import default_registry
 from studio.logs import setup_logging
 
-__all__ = ["run_window", "warm_up_backend", "install_error_logging"]
+__all__ = ["create_window", "run_window", "warm_up_backend", "install_error_logging"]
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +69,10 @@ def install_error_logging(window: object | None = None) -> None:
     sys.excepthook = excepthook
 
 
-def run_window(argv: list[str] | None = None) -> int:
+def create_window(argv: list[str] | None = None) -> tuple[QApplication, QMainWindow]:
+    """The application and its shown main window, as ``studio`` starts them (also used by benchmarks)."""
     setup_logging()
-    QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
-        QGuiApplication.highDpiScaleFactorRoundingPolicy().PassThrough)
+    QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv)
     app.setApplicationName("Studio")
     app.setOrganizationName("Studio")
@@ -81,9 +81,18 @@ def run_window(argv: list[str] | None = None) -> int:
     from studio.ui.settings import Settings
 
     theme.apply(app, Settings().theme())
-    window = MainWindow()
+    window = MainWindow(lazy=True)  # paints a light shell first; the areas (pyqtgraph) follow at once
     install_error_logging(window)
     window.show()
-    QTimer.singleShot(0, warm_up_backend)
-    QTimer.singleShot(300, window.offer_recovery)
+    return app, window
+
+
+def run_window(argv: list[str] | None = None) -> int:
+    app, window = create_window(argv)
+
+    def when_ready() -> None:
+        warm_up_backend()
+        QTimer.singleShot(300, window.offer_recovery)  # type: ignore[attr-defined]
+
+    window.ready.connect(when_ready)  # type: ignore[attr-defined]
     return app.exec()

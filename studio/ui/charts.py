@@ -31,11 +31,11 @@ RUN_COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (14
 
 
 def _nice_ceiling(value: float) -> float:
-    """The smallest 1, 2 or 5 times a power of ten at or above ``value`` (> 0)."""
+    """The smallest round number (1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 times a power of ten) >= ``value``."""
     if value <= 0 or not np.isfinite(value):
         return 1.0
     power = 10.0 ** np.floor(np.log10(value))
-    for step in (1.0, 2.0, 5.0, 10.0):
+    for step in (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0):
         if step * power >= value * (1 - 1e-12):
             return float(step * power)
     return float(10.0 * power)
@@ -121,8 +121,9 @@ class LiveChart(pg.PlotWidget):
         spent, self._paint_seconds = self._paint_seconds, 0.0
         return spent
 
-    def fit_view(self) -> None:
-        """Show all visible data, changing the range only in steps so the axes are rarely redrawn."""
+    def fit_view(self, tight: bool = False) -> None:
+        """Show all visible data, changing the range only in steps so the axes are rarely redrawn;
+        ``tight`` (at the end of a run) fits the x range to the data exactly."""
         spans = [(c.xData, c.yData) for n, c in self._curves.items()
                  if n not in self._hidden and c.xData is not None and len(c.xData)]
         if not spans:
@@ -135,7 +136,9 @@ class LiveChart(pg.PlotWidget):
             return
         (vx0, vx1), (vy0, vy1) = self.getPlotItem().getViewBox().viewRange()
         left = 0.0 if x_lo >= 0 else x_lo
-        if x_hi > vx1 or x_hi < left + 0.3 * (vx1 - left) or vx0 != left:
+        if tight:
+            self.setXRange(left, max(x_hi, left + 1) * 1.02, padding=0)
+        elif x_hi > vx1 or x_hi < left + 0.3 * (vx1 - left) or vx0 != left:
             self.setXRange(left, _nice_ceiling(max(x_hi, left + 1)), padding=0)
         if self.zero_based and y_lo >= 0:
             top = _nice_ceiling(y_hi * 1.05) if y_hi > 0 else 1.0
@@ -243,3 +246,5 @@ class LiveChart(pg.PlotWidget):
         plot.setTitle(self._title, color=colours.plot_foreground)
         if self.legend is not None:
             self.legend.setLabelTextColor(fg)
+            for _, label in self.legend.items:
+                label.setText(label.text, color=fg)

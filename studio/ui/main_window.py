@@ -11,26 +11,23 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QTimer, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout, QWidget
 
 from studio.backend.core.registry import HandlerRegistry
 from studio.backend.core.requests import CatalogueRequest, TrainRequest
 from studio.backend.core.results import Catalogue
 from studio.ui import autosave, dialogs, theme
-from studio.ui.areas.data_area import DataArea
-from studio.ui.areas.distill_area import DistillArea
-from studio.ui.areas.evaluate_area import EvaluateArea
-from studio.ui.areas.export_area import ExportArea
-from studio.ui.areas.model_area import ModelArea
-from studio.ui.areas.train_area import TrainArea
-from studio.ui.run_bridge import RunBridge
 from studio.ui.settings import Settings
 from studio.ui.state import AppState
 from studio.ui.tasks import Backend, TaskRunner
 from studio.ui.widgets.error_banner import ErrorBanner
+
+if TYPE_CHECKING:
+    from studio.ui.run_bridge import RunBridge
 
 __all__ = ["MainWindow", "AREAS"]
 
@@ -41,9 +38,33 @@ SWITCH_INTERVAL_S = 0.001
 PROJECT_FILTER = "Studio projects (*.studio.json);;JSON files (*.json)"
 
 
+TIPS = {"Data": "Choose and look at the data", "Model": "Choose the model and its size",
+        "Train": "Train and watch it learn", "Distill": "Teach a small model from a big one",
+        "Evaluate": "See where the model is right and wrong; try it", "Export": "Save, load and export the model"}
+
+
+class _Placeholder(QLabel):
+    """What an area shows for the moment between the first paint and the areas being built."""
+
+    painted = Signal()
+
+    def __init__(self) -> None:
+        super().__init__("Loading…")
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+
+    def paintEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt's name
+        super().paintEvent(event)
+        self.painted.emit()
+
+
 class MainWindow(QMainWindow):
+    """The window. ``lazy=True`` (how ``studio`` starts it) paints a light shell first and builds the
+    areas, which import pyqtgraph, right after that first paint; :attr:`ready` fires when they exist."""
+
+    ready = Signal()
+
     def __init__(self, registry: HandlerRegistry | None = None, backend: str = "pytorch", *,
-                 restore_settings: bool = True) -> None:
+                 restore_settings: bool = True, lazy: bool = False) -> None:
         super().__init__()
         # The trainer thread holds the GIL between its torch calls; a shorter switch interval
         # (5 ms by default) lets the GUI thread in sooner, which keeps the event loop's latency low.
@@ -55,29 +76,81 @@ class MainWindow(QMainWindow):
         self.registry = self.backend.registry
         self.state = AppState(self)
         self.tasks = TaskRunner(self.backend, self)
-        self.bridge = RunBridge(self)
+        self.bridge: RunBridge | None = None
         self.last_operation = "train"
         self._closing = False
-        try:
-            self._build()
-            self._build_actions()
-        except BaseException:
-            self.tasks.shutdown()  # a QThread destroyed while running aborts the process
-            raise
+        self._built = False
+        self._restore = restore_settings
+        self._started_backend = False
+        self._build_shell()
+        if lazy:
+            placeholder = _Placeholder()
+            placeholder.painted.connect(self._build_after_paint)
+            for name in AREAS:
+                self.tabs.addTab(placeholder if name == "Train" else QWidget(), name)
+            self.tabs.setCurrentIndex(AREAS.index("Train"))
+            self._placeholder = placeholder
+        else:
+            self.build_areas()
+
+    # -- layout ---------------------------------------------------------------------------------
+    def _build_shell(self) -> None:
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.banner = ErrorBanner()
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(6, 6, 6, 0)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+        self.statusBar().showMessage("Starting Studio…")
+        self.error_label = self.banner
         self.state.error_raised.connect(self.show_error)
         self.state.message.connect(self._show_message)
         self.state.running_changed.connect(self._on_running)
         self.tasks.error.connect(self.show_error)
-        if restore_settings:
+
+    @Slot()
+    def _build_after_paint(self) -> None:
+        self._placeholder.painted.disconnect(self._build_after_paint)
+        QTimer.singleShot(0, self.build_areas)
+
+    @Slot()
+    def build_areas(self) -> None:
+        """Build the six areas, the menus and shortcuts, and restore the settings (once)."""
+        if self._built or self._closing:
+            return
+        try:
+            self._build_areas()
+            self._build_actions()
+        except BaseException:
+            self.tasks.shutdown()  # a QThread destroyed while running aborts the process
+            raise
+        self._built = True
+        if self._restore:
             self._restore_settings()
         else:
             self.tabs.setCurrentIndex(AREAS.index("Train"))
-        self.tasks.submit("catalogue", CatalogueRequest(), self._on_catalogue, self._on_catalogue_error,
-                          key="catalogue")
-        self.data_area.inspect_now()
+        self.statusBar().showMessage("Studio is ready. Press Train (Ctrl+Return) to train the default model.")
+        if self.isVisible():
+            QTimer.singleShot(30, self.start_backend)
+        self.ready.emit()
 
-    # -- layout ---------------------------------------------------------------------------------
-    def _build(self) -> None:
+    @property
+    def is_ready(self) -> bool:
+        return self._built
+
+    def _build_areas(self) -> None:
+        from studio.ui.areas.data_area import DataArea
+        from studio.ui.areas.distill_area import DistillArea
+        from studio.ui.areas.evaluate_area import EvaluateArea
+        from studio.ui.areas.export_area import ExportArea
+        from studio.ui.areas.model_area import ModelArea
+        from studio.ui.areas.train_area import TrainArea
+        from studio.ui.run_bridge import RunBridge
+
+        self.bridge = RunBridge(self)
         self.data_area = DataArea(self.state, self.tasks)
         self.model_area = ModelArea(self.state, self.tasks)
         self.train_area = TrainArea(self.state, self.bridge, self.backend)
@@ -86,31 +159,22 @@ class MainWindow(QMainWindow):
         self.export_area = ExportArea(self.state, self.tasks)
         self.areas = {"Data": self.data_area, "Model": self.model_area, "Train": self.train_area,
                       "Distill": self.distill_area, "Evaluate": self.evaluate_area, "Export": self.export_area}
-        self.tabs = QTabWidget()
-        self.tabs.setDocumentMode(True)
-        tips = {"Data": "Choose and look at the data", "Model": "Choose the model and its size",
-                "Train": "Train and watch it learn", "Distill": "Teach a small model from a big one",
-                "Evaluate": "See where the model is right and wrong; try it",
-                "Export": "Save, load and export the model"}
+        self.tabs.setUpdatesEnabled(False)
+        while self.tabs.count():
+            old = self.tabs.widget(0)
+            self.tabs.removeTab(0)
+            old.deleteLater()
         for i, (name, area) in enumerate(self.areas.items()):
             self.tabs.addTab(area, name)
-            self.tabs.setTabToolTip(i, f"{tips[name]} (Ctrl+{i + 1})")
+            self.tabs.setTabToolTip(i, f"{TIPS[name]} (Ctrl+{i + 1})")
+        self.tabs.setUpdatesEnabled(True)
         self.train_area.go_to_area.connect(self.show_area)
-        self.banner = ErrorBanner()
-        central = QWidget()
-        layout = QVBoxLayout(central)
-        layout.setContentsMargins(6, 6, 6, 0)
-        layout.addWidget(self.banner)
-        layout.addWidget(self.tabs, 1)
-        self.setCentralWidget(central)
-        self.statusBar().showMessage("Studio is ready. Press Train (Ctrl+Return) to train the default model.")
         # the first window's names, kept for scripts and tests
         ta = self.train_area
         self.train_button, self.pause_button, self.stop_button = ta.train_button, ta.pause_button, ta.stop_button
         self.epochs, self.batch_size, self.lr = ta.epochs, ta.batch_size, ta.lr
         self.progress, self.status = ta.progress, ta.status
         self.loss_chart, self.metric_chart = ta.loss_chart, ta.metric_chart
-        self.error_label = self.banner
         self.splitters = {"data": self.data_area.splitter, "model": self.model_area.splitter,
                           "train": self.train_area.splitter, "distill": self.distill_area.splitter,
                           "evaluate": self.evaluate_area.splitter}
@@ -329,6 +393,8 @@ class MainWindow(QMainWindow):
     # -- crash recovery (REQ-U04) ---------------------------------------------------------------
     def offer_recovery(self) -> bool:
         """If a run was interrupted (Studio died mid-run), offer to resume it; True if it resumed."""
+        if not self._built or self.bridge is None:
+            return False
         found = autosave.find_interrupted()
         if not found or self.bridge.running:
             return False
@@ -351,7 +417,7 @@ class MainWindow(QMainWindow):
 
     # -- closing (REQ-U11) ------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
-        if self.bridge.running:
+        if self.bridge is not None and self.bridge.running:
             answer = QMessageBox.question(
                 self, "Stop training?",
                 "A run is in progress. Stop it and close Studio? What was trained so far is kept.",
@@ -364,14 +430,24 @@ class MainWindow(QMainWindow):
             QApplication.processEvents()  # deliver the run's end, so its autosave marker is cleared
         if not self._closing:
             self._closing = True
-            self.save_settings()
+            if self._built:
+                self.save_settings()
             self.tasks.shutdown()
         event.accept()
 
     def showEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt's name
         super().showEvent(event)
-        QTimer.singleShot(0, self._first_paint_done)
+        if self._built and not self._started_backend:
+            # after the first paint: the catalogue call imports torch (seconds), the window must not wait
+            QTimer.singleShot(30, self.start_backend)
 
     @Slot()
-    def _first_paint_done(self) -> None:
-        self.setProperty("shown", True)
+    def start_backend(self) -> None:
+        """Ask the backend for its catalogue and inspect the preset data (done once, after showing)."""
+        if self._started_backend or not self._built:
+            return
+        self._started_backend = True
+        if self.state.catalogue is None and not self._closing:
+            self.tasks.submit("catalogue", CatalogueRequest(), self._on_catalogue, self._on_catalogue_error,
+                              key="catalogue")
+            self.data_area.inspect_now()

@@ -10,9 +10,11 @@ skipped if it has not started yet and whose result is dropped if it has. Long ru
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import logging
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +27,14 @@ from studio.ui.errors import error_dict
 __all__ = ["Backend", "TaskRunner"]
 
 log = logging.getLogger(__name__)
+_live: weakref.WeakSet[TaskRunner] = weakref.WeakSet()
+
+
+@atexit.register
+def _shutdown_all() -> None:
+    """A script that exits without closing its window must not abort on a running QThread."""
+    for runner in list(_live):
+        runner.shutdown(10_000)
 
 
 class Backend:
@@ -100,6 +110,7 @@ class TaskRunner(QObject):
         self._worker.done.connect(self._on_done)
         self._worker.failed.connect(self._on_failed)
         self._thread.start()
+        _live.add(self)
 
     @property
     def busy(self) -> bool:

@@ -7,9 +7,9 @@ screen recolour themselves.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
-import pyqtgraph as pg
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
@@ -84,7 +84,9 @@ def apply(app: QApplication | None, name: str) -> Colours:
     global _current
     colours = THEMES.get(name, THEMES["light"])
     _current = colours
-    pg.setConfigOptions(background=colours.plot_background, foreground=colours.plot_foreground, antialias=False)
+    pg = sys.modules.get("pyqtgraph")  # not imported yet at start-up: the plots read current() when made
+    if pg is not None:
+        pg.setConfigOptions(background=colours.plot_background, foreground=colours.plot_foreground)
     if app is not None:
         app.setStyle("Fusion")
         app.setPalette(palette(colours))

@@ -18,14 +18,14 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import studio_env
+from cli_helpers import studio_env
 
 from studio.backend.core.contract import decode_any
 from studio.backend.core.events import EpochStats, GrammarChecker, RunStarted, StepStats
 from studio.backend.core.registry import HandlerRegistry, default_registry
 from studio.backend.core.requests import LoadRequest
 from studio.cli import run
-from studio.cli.exit_codes import BAD_INPUT, FAILED, INTERRUPTED, OK, exit_code_for
+from studio.cli.exit_codes import BAD_INPUT, FAILED, INTERRUPTED, OK, RunFailure, exit_code_for
 
 pytestmark = pytest.mark.req("REQ-X01")
 
@@ -121,6 +121,21 @@ def test_export_writes_a_checked_torchscript_file(trained, tmp_path: Path) -> No
     assert "largest difference from the model" in text
     code, text, err = cli("export", str(out), "--format", "onnx", "--out", str(tmp_path / "m.pt"))
     assert code == BAD_INPUT and "must end in .onnx" in err
+
+
+def test_distill_teaches_a_smaller_student_from_a_saved_teacher_on_the_teachers_data(trained, tmp_path) -> None:
+    _, teacher = trained
+    student = tmp_path / "student.safetensors"
+    code, text, err = cli("distill", "--teacher", str(teacher), "--hidden", "4", "--epochs", "1", "--temperature",
+                          "2", "--threads", "1", "--json", "--out", str(student))
+    assert code == OK, err
+    objects = [json.loads(line) for line in text.splitlines()]
+    assert [o["kind"] for o in objects[-2:]] == ["DistillResult", "FileResult"]
+    loaded = default_registry().get("pytorch", "load")(LoadRequest(path=str(student)))
+    assert loaded.metadata["data"]["name"] == "spirals"  # no --data: the teacher's own data
+    assert loaded.metadata["model"]["spec"]["hparams"] == {"hidden": [4]}
+    code, _, err = cli("distill", "--hidden", "4", "--out", str(tmp_path / "x.safetensors"))
+    assert code == BAD_INPUT and "needs a teacher" in err
 
 
 def test_inspect_describes_data_models_checkpoints_and_the_catalogue(trained) -> None:
@@ -251,7 +266,7 @@ def test_an_output_path_that_cannot_be_written_exits_2_before_training(tmp_path:
 def test_nproc_without_torchrun_explains_how_to_launch_it(tmp_path: Path) -> None:
     code, out, err = cli("train", *TINY, "--nproc", "2", "--out", str(tmp_path / "m.safetensors"))
     assert code == BAD_INPUT
-    assert "torchrun --nproc_per_node 2 -m studio train" in err and "--nproc 2 " not in err.split("Run:")[1]
+    assert "torchrun --standalone --nproc_per_node 2 -m studio train" in err and "--nproc 2 " not in err.split("Run:")[1]
     assert files_in(tmp_path) == []
 
 
@@ -268,6 +283,24 @@ def test_exit_codes_follow_the_error_codes() -> None:
     assert exit_code_for(TrainingError("x", code="train.nonfinite_loss")) == FAILED
     assert exit_code_for(OutOfMemoryError("x")) == FAILED
     assert exit_code_for(KeyboardInterrupt()) == INTERRUPTED
+    assert exit_code_for(RunFailure("x", code="checkpoint.unwritable")) == FAILED
+
+
+def test_a_save_that_fails_after_training_exits_1(tmp_path: Path) -> None:
+    from studio.backend.core.errors import CheckpointError
+
+    class FullDisk(SpyRegistry):
+        def get(self, backend: str, operation: str):  # type: ignore[override]
+            if operation != "save":
+                return super().get(backend, operation)
+
+            def save(request, **_):
+                raise CheckpointError("The disk is full.", code="checkpoint.unwritable")
+
+            return save
+
+    code, _, err = cli("train", *TINY, "--epochs", "1", "--out", str(tmp_path / "m.safetensors"), registry=FullDisk())
+    assert code == FAILED and "could not be saved: The disk is full." in err
 
 
 # -- failure during the run, interruption -----------------------------------------------------------------
@@ -299,3 +332,55 @@ def test_ctrl_c_stops_cleanly_saves_the_state_reached_and_exits_130(tmp_path: Pa
     assert files_in(tmp_path) == ["m.safetensors"]  # complete file, no temporary left behind
     loaded = default_registry().get("pytorch", "load")(LoadRequest(path=str(out)))
     assert loaded.metadata["data"]["name"] == "spirals"
+
+
+# -- progress renderers ----------------------------------------------------------------------------------
+
+def a_run_of_events(steps: int = 3) -> list:
+    from studio.backend.core.events import RunFinished
+
+    events: list = [RunStarted("r", "train", 2, steps)]
+    for epoch in range(2):
+        for i in range(steps):
+            events.append(StepStats("r", epoch * steps + i + 1, epoch, 1.0 / (i + 1), 8, 0.01, 0.01, 800.0,
+                                    metrics={"accuracy": 0.5}))
+        events.append(EpochStats("r", epoch, (epoch + 1) * steps, {"loss": 0.5, "accuracy": 0.75},
+                                 {"loss": 0.6, "accuracy": 0.7}, 0.01, 0.05, 480.0))
+    events.append(RunFinished("r", 2 * steps, 2))
+    return events
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_terminal_gets_a_progress_bar_and_a_pipe_plain_lines() -> None:
+    from studio.cli.progress import LineProgress, TerminalProgress, choose_progress
+
+    assert isinstance(choose_progress(False, stream=FakeTerminal()), TerminalProgress)
+    assert isinstance(choose_progress(False, stream=io.StringIO()), LineProgress)
+    screen = FakeTerminal()
+    bar = TerminalProgress(screen)
+    for event in a_run_of_events():
+        bar(event)
+    text = screen.getvalue()
+    assert "\x1b[" in text  # drawn with terminal control sequences
+    assert "epoch 1/2  train_loss 0.5000  train_accuracy 0.7500  val_loss 0.6000" in text
+    assert "epoch 2/2" in text
+
+
+def test_plain_lines_are_one_per_epoch_and_at_most_one_every_10_s_within_an_epoch() -> None:
+    from studio.cli.progress import LineProgress
+
+    now = [0.0]
+    out = io.StringIO()
+    lines = LineProgress(out, clock=lambda: now[0])
+    for event in a_run_of_events(steps=30):
+        if isinstance(event, StepStats):
+            now[0] += 1.0  # one second a step: a progress line every ten steps at most
+        lines(event)
+    text = out.getvalue().splitlines()
+    assert sum(line.startswith("epoch ") and "step " not in line for line in text) == 2
+    assert 4 <= sum("step " in line for line in text) <= 6
+    assert not ANSI.search(out.getvalue())

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-Studio = Callable[..., subprocess.CompletedProcess]
-
-
-def studio_env(tmp: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(OMP_NUM_THREADS="1", STUDIO_LOG_DIR=str(tmp / "logs"), PYTHONWARNINGS="ignore")
-    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE"):
-        env.pop(key, None)  # never inherit a torchrun environment
-    return env
+from cli_helpers import studio_env
 
 
 @pytest.fixture
-def studio(tmp_path: Path) -> Studio:
+def studio(tmp_path: Path):
     """``studio(*args, stdin=None)`` -> CompletedProcess of ``python -m studio *args`` run in ``tmp_path``."""
 
     def run(*args: str, stdin: str | None = None, timeout: float = 240) -> subprocess.CompletedProcess:

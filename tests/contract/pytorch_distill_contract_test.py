@@ -48,6 +48,16 @@ TERMS = {"hard_loss", "soft_loss", "feature_loss", "feature_loss/hidden1->hidden
          "hard_weight", "soft_weight", "feature_weight"}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread_for_the_module():
+    """Module fixtures run before function-level ones: keep every run of this module on one thread, so runs
+    compared bit for bit use the same reductions (and two slow cores stay shared with other tests)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def call(registry, request, **kwargs):
     return registry.call("pytorch", "distill", request, **kwargs)
 
@@ -120,7 +130,7 @@ def test_distill_returns_what_train_returns_plus_the_teachers_metrics(registry, 
 # == REQ-H17 =======================================================================================
 def renamed_teacher(source: str, path: pathlib.Path, **changes) -> str:
     tm = checkpoints.load_trained(source)
-    checkpoints.save_trained(str(path), dataclasses.replace(tm, **changes))
+    checkpoints.save_trained(str(path), dataclasses.replace(tm, extra_metadata={}, **changes))
     return str(path)
 
 
@@ -215,6 +225,14 @@ def test_the_teacher_is_never_changed_whatever_the_run_ends_with(registry, bn_te
     assert _stat(bn_teacher["path"]) == file_before
     assert_equal_states(state(held), memory_before)  # running means, variances, num_batches_tracked included
     assert ([p.requires_grad for p in held.parameters()], held.training) == flags_before
+
+
+@pytest.mark.req("REQ-H19")
+def test_a_checkpoint_path_on_the_teacher_file_is_refused_before_anything_is_written(registry, bn_teacher):
+    before = _stat(bn_teacher["path"])
+    with pytest.raises(StudioError) as info:
+        call(registry, distill_request(bn_teacher["path"], checkpoint_path=bn_teacher["path"]))
+    assert info.value.field == "checkpoint_path" and _stat(bn_teacher["path"]) == before
 
 
 # == REQ-H20 =======================================================================================

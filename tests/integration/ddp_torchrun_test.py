@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import studio_env
+from integration_helpers import studio_env
 
 from studio.backend.core.registry import default_registry
 from studio.backend.core.requests import LoadRequest

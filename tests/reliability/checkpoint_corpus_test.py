@@ -12,16 +12,29 @@ with entries of the wrong type, since a checksum is no protection against a file
 from __future__ import annotations
 
 import json
+import os
 import pathlib
+import signal
 import struct
+import sys
+import time
+import traceback
 from collections.abc import Callable
 
 import pytest
 import safetensors.torch
+import torch
 from reliability_helpers import handler_error, stored_models
 from safetensors import safe_open
 
-from studio.backend.core.requests import LoadRequest, SaveRequest, TrainConfig, TrainRequest
+from studio.backend.core.requests import (
+    EvaluateRequest,
+    LoadRequest,
+    PredictRequest,
+    SaveRequest,
+    TrainConfig,
+    TrainRequest,
+)
 from studio.backend.pytorch.serialization import container
 
 Edit = Callable[[bytes, pathlib.Path], bytes]
@@ -65,6 +78,28 @@ def _shift(delta: int, extra: bytes = b"") -> Edit:
     return edit
 
 
+def _duplicated(data: bytes) -> bytes:
+    """The first tensor's entry written twice (JSON allows it; a checkpoint must not)."""
+    header, body = _split(data)
+    items = [*header.items(), (_tensors(header)[0], header[_tensors(header)[0]])]
+    text = "{" + ",".join(f"{json.dumps(k)}:{json.dumps(v)}" for k, v in items) + "}"
+    return _join(text.encode(), body)
+
+
+SIZES = {"F64": 8, "I64": 8, "F32": 4, "I32": 4, "F16": 2, "BF16": 2, "I16": 2, "U8": 1, "I8": 1, "BOOL": 1}
+
+
+def _retype(same_size: bool) -> Edit:
+    """Give the first tensor another known dtype of the same element size (or of another size)."""
+
+    def change(header: dict) -> None:
+        entry = header[_tensors(header)[0]]
+        size = SIZES[entry["dtype"]]
+        entry["dtype"] = next(d for d, n in SIZES.items() if d != entry["dtype"] and (n == size) == same_size)
+
+    return _edit_header(change)
+
+
 def _set_dtype(dtype: str) -> Edit:
     def change(header: dict) -> None:
         header[_tensors(header)[0]]["dtype"] = dtype
@@ -84,18 +119,19 @@ def _raw(data: bytes, _: pathlib.Path, *, at: str, make: Callable[[bytes], bytes
 
 def _rewrite(document: Callable[[dict], object] | None = None, state: Callable[[dict], object] | None = None,
              metadata: Callable[[dict], object] | None = None) -> Edit:
-    """Rewrite the file through the container writer, so the damaged document has a valid checksum."""
+    """Rewrite the file through the container writer, so the damaged document has a valid checksum.
+
+    ``document`` and ``state`` return the new Studio document and training-state document.
+    """
 
     def edit(data: bytes, path: pathlib.Path) -> bytes:
         tensors, meta = _contents(data, path)
         meta.pop(container.INTEGRITY_KEY)
         if document is not None:
-            doc = json.loads(meta["studio"])
-            doc = document(doc) or doc
+            doc = document(json.loads(meta["studio"]))
             meta["studio"] = doc if isinstance(doc, str) else json.dumps(doc)
         if state is not None:
-            doc = json.loads(meta["studio.state"])
-            meta["studio.state"] = json.dumps(state(doc) or doc)
+            meta["studio.state"] = json.dumps(state(json.loads(meta["studio.state"])))
         if metadata is not None:
             metadata(meta)
         path.write_bytes(b"")
@@ -122,18 +158,21 @@ def _plain(data: bytes, path: pathlib.Path) -> bytes:
     return path.read_bytes()
 
 
-def _set(key: str, value: object) -> Callable[[dict], None]:
-    def change(doc: dict) -> None:
-        doc[key] = value
-
-    return change
+def _set(key: str, value: object) -> Callable[[dict], dict]:
+    return lambda doc: {**doc, key: value}
 
 
-def _spec(change: dict) -> Callable[[dict], None]:
-    def edit(doc: dict) -> None:
-        doc["model"]["spec"].update(change)
+def _without(key: str) -> Callable[[dict], dict]:
+    return lambda doc: {k: v for k, v in doc.items() if k != key}
 
-    return edit
+
+def _spec(change: dict) -> Callable[[dict], dict]:
+    return lambda doc: {**doc, "model": {**doc["model"], "spec": {**doc["model"]["spec"], **change}}}
+
+
+def _trainer(change: Callable[[dict], dict]) -> Callable[[dict], dict]:
+    """Edit the trainer's part of a training-state document."""
+    return lambda s: {**s, "extra": {**s["extra"], "trainer": change(dict(s["extra"]["trainer"]))}}
 
 
 # name -> (edit, the codes it may raise); every case is applied to a model and to a training checkpoint
@@ -154,17 +193,13 @@ CORPUS: dict[str, tuple[Edit, set[str]]] = {
                  {"checkpoint.corrupt"}),
     "bad_json": (lambda d, p: _raw(d, p, at='":', make=lambda b: b'";'), {"checkpoint.corrupt"}),
     "header_not_an_object": (lambda d, p: _join(b"[1, 2, 3]", _split(d)[1]), {"checkpoint.corrupt"}),
-    "duplicate_tensor_name": (lambda d, p: _raw(d, p, at=_tensors(_split(d)[0])[1],
-                                                make=lambda b: _tensors(_split(d)[0])[0].encode()[:len(b)]
-                                                if len(_tensors(_split(d)[0])[0]) == len(b) else b"#" * len(b)),
-                              {"checkpoint.corrupt", "checkpoint.mismatch"}),
+    "duplicate_tensor_name": (lambda d, p: _duplicated(d), {"checkpoint.corrupt"}),
     "overlapping_offsets": (_shift(-4), {"checkpoint.corrupt"}),
     "gapped_offsets": (_shift(+4, extra=b"\x00" * 4), {"checkpoint.corrupt"}),
     "begin_after_end": (_edit_header(lambda h: h[_tensors(h)[0]].update(data_offsets=[8, 4])), {"checkpoint.corrupt"}),
     "negative_shape": (_edit_header(lambda h: h[_tensors(h)[0]].update(shape=[-1])), {"checkpoint.corrupt"}),
-    "wrong_dtype_size": (_set_dtype("F16"), {"checkpoint.corrupt"}),
-    "wider_dtype": (_set_dtype("F64"), {"checkpoint.corrupt"}),
-    "same_size_other_dtype": (_set_dtype("I32"), {"checkpoint.corrupt"}),
+    "wrong_dtype_size": (_retype(same_size=False), {"checkpoint.corrupt"}),
+    "same_size_other_dtype": (_retype(same_size=True), {"checkpoint.corrupt"}),
     "unknown_dtype": (_set_dtype("F24"), {"checkpoint.corrupt"}),
     "metadata_not_texts": (_edit_header(lambda h: h["__metadata__"].update(studio={"format": "studio.checkpoint"})),
                            {"checkpoint.corrupt"}),
@@ -179,8 +214,7 @@ CORPUS: dict[str, tuple[Edit, set[str]]] = {
     "newer_major_format": (_rewrite(document=_set("format_version", "2.0")), {"checkpoint.too_new"}),
     "unreadable_format_version": (_rewrite(document=_set("format_version", "one")), {"checkpoint.corrupt"}),
     "ancient_format": (_rewrite(document=_set("format_version", "0.1")), {"checkpoint.too_old"}),
-    "no_model_entry": (_rewrite(document=lambda d: {k: v for k, v in d.items() if k != "model"}),
-                       {"checkpoint.bad_spec"}),
+    "no_model_entry": (_rewrite(document=_without("model")), {"checkpoint.bad_spec"}),
     "model_entry_a_text": (_rewrite(document=_set("model", "mlp")), {"checkpoint.bad_spec"}),
     "unknown_architecture": (_rewrite(document=_spec({"name": "no-such-net"})), {"checkpoint.bad_spec"}),
     "impossible_hyperparameter": (_rewrite(document=_spec({"hparams": {"hidden": "big"}})), {"checkpoint.bad_spec"}),
@@ -203,18 +237,14 @@ CORPUS: dict[str, tuple[Edit, set[str]]] = {
 TRAINING_CORPUS: dict[str, tuple[Edit, set[str]]] = {
     "state_not_json": (_rewrite(metadata=lambda m: m.update({"studio.state": "{oops"})), {"checkpoint.corrupt"}),
     "state_missing": (_rewrite(metadata=lambda m: m.pop("studio.state")), {"checkpoint.no_training_state"}),
-    "state_without_optimizer": (_rewrite(state=lambda s: {k: v for k, v in s.items() if k != "optimizer"}),
-                                {"checkpoint.corrupt"}),
-    "state_tag_of_wrong_shape": (_rewrite(state=lambda s: s.update(optimizer={"$dict": [None]})),
-                                 {"checkpoint.corrupt"}),
-    "state_refers_to_missing_tensor": (_rewrite(state=lambda s: s.update(rng={"$tensor": "state/rng/nowhere"})),
+    "state_without_optimizer": (_rewrite(state=_without("optimizer")), {"checkpoint.corrupt"}),
+    "state_tag_of_wrong_shape": (_rewrite(state=_set("optimizer", {"$dict": [None]})), {"checkpoint.corrupt"}),
+    "state_refers_to_missing_tensor": (_rewrite(state=_set("rng", {"$tensor": "state/rng/nowhere"})),
                                        {"checkpoint.corrupt"}),
-    "trainer_state_without_loop": (_rewrite(state=lambda s: s["extra"]["trainer"].pop("loop")),
-                                   {"checkpoint.corrupt"}),
-    "trainer_state_of_wrong_type": (_rewrite(state=lambda s: s["extra"]["trainer"].update(early_stopping=3)),
-                                    {"checkpoint.corrupt"}),
-    "trainer_seed_a_list": (_rewrite(state=lambda s: s["extra"]["trainer"].update(seed=[1])),
-                            {"checkpoint.corrupt"}),
+    "trainer_state_without_loop": (_rewrite(state=_trainer(_without("loop"))), {"checkpoint.corrupt"}),
+    "trainer_state_of_wrong_type": (_rewrite(state=_trainer(_set("early_stopping", 3))), {"checkpoint.corrupt"}),
+    "trainer_seed_a_list": (_rewrite(state=_trainer(_set("seed", [1]))), {"checkpoint.corrupt"}),
+    "trainer_task_changed": (_rewrite(state=_trainer(_set("task", "regression"))), {"checkpoint.incompatible"}),
     "training_kind_without_config": (_rewrite(document=_set("training_config", None)), {"checkpoint.corrupt"}),
 }
 
@@ -287,3 +317,57 @@ def test_a_folder_named_like_a_checkpoint_is_not_found(registry, tmp_path: pathl
     (tmp_path / "folder.safetensors").mkdir()
     _refused(registry, tmp_path / "folder.safetensors", {"checkpoint.not_found"},
              LoadRequest(path=str(tmp_path / "folder.safetensors")))
+
+
+def _in_child(work: Callable[[], None], timeout_s: float = 120.0) -> int:
+    """Run ``work`` in a forked child; its exit status (a signal shows as -signum), so a crash fails one test."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 1
+        try:
+            torch.set_num_threads(1)
+            work()
+            code = 0
+        except BaseException:  # shown in the test's captured output
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        time.sleep(0.01)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    raise AssertionError("the child hung")
+
+
+@pytest.mark.req("REQ-S09", "REQ-S05")
+@pytest.mark.skipif(sys.platform != "linux", reason="fork")
+@pytest.mark.parametrize("kind", ["model", "training"])
+def test_a_loaded_checkpoint_survives_its_file_being_rewritten_in_place(registry, checkpoints, tmp_path, kind) -> None:
+    """Another program (a script's ``save_file``, ``cp``) overwrites the file Studio has loaded.
+
+    Loading maps the file; a model still mapped from it would die with SIGBUS on its next use.
+    """
+    path = tmp_path / "shared.safetensors"
+    path.write_bytes(checkpoints[kind])
+    rows = [[0.5] * 64, [1.0] * 64]
+
+    def work() -> None:
+        loaded = registry.call("pytorch", "load", LoadRequest(path=str(path)))
+        before = registry.call("pytorch", "predict", PredictRequest(model=loaded.model, inputs=rows))
+        with open(path, "r+b") as f:  # truncated in place, then rewritten by someone else's tool
+            f.truncate(0)
+        safetensors.torch.save_file({"w": torch.zeros(3)}, str(path))
+        after = registry.call("pytorch", "predict", PredictRequest(model=loaded.model, inputs=rows))
+        assert after.probabilities == before.probabilities
+        registry.call("pytorch", "evaluate", EvaluateRequest(model=loaded.model))
+        registry.call("pytorch", "save", SaveRequest(model=loaded.model, path=str(tmp_path / "copy.safetensors"),
+                                                     training_state=kind == "training"))
+        if kind == "training":  # the optimiser state was mapped too: train on from it
+            registry.call("pytorch", "train", TrainRequest(config=TrainConfig(epochs=2, batch_size=256),
+                                                           continue_from=loaded.model))
+
+    assert _in_child(work) == 0, "the loaded model did not survive its file being rewritten (SIGBUS is -7)"

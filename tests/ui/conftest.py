@@ -36,7 +36,6 @@ def make_window(qtbot) -> Iterator[Callable[..., object]]:  # noqa: ANN001
 
         win = MainWindow(**kwargs)
         qtbot.addWidget(win)
-        win.resize(1240, 780)
         win.show()
         qtbot.waitExposed(win)
         qtbot.waitUntil(lambda: win.state.catalogue is not None, timeout=RUN_TIMEOUT_MS)

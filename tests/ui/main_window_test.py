@@ -11,10 +11,9 @@ import textwrap
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
-from ui_helpers import RUN_TIMEOUT_MS, wait_run
+from ui_helpers import RUN_TIMEOUT_MS, registry_with, wait_run
 
 from studio.backend.core.errors import DataError
-from studio.backend.core.registry import HandlerRegistry
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -66,21 +65,6 @@ def test_a_backend_error_is_shown_in_the_window_and_a_new_run_can_start(window, 
     assert window.last_result.status == "finished" and window.last_error is None
 
 
-def _registry_with(train) -> HandlerRegistry:  # noqa: ANN001
-    """The real backend with its train handler replaced (the window's other areas keep working)."""
-    from studio.backend.core.registry import default_registry
-
-    real = default_registry()
-    registry = HandlerRegistry(discover_entry_points=False)
-
-    def load(reg: HandlerRegistry) -> None:
-        for op in real.operations("pytorch"):
-            reg.register("pytorch", op, train if op == "train" else real.get("pytorch", op))
-
-    registry.add_backend("pytorch", load)
-    return registry
-
-
 @pytest.mark.req("REQ-U10")
 def test_an_unexpected_error_shows_a_generic_message_and_its_traceback_goes_to_the_log(make_window, qtbot) -> None:
     from studio.logs import setup_logging
@@ -90,7 +74,7 @@ def test_an_unexpected_error_shows_a_generic_message_and_its_traceback_goes_to_t
     def broken_train(request, **kwargs):  # noqa: ANN001, ANN202
         raise ValueError("boom-7f3a")
 
-    window = make_window(registry=_registry_with(broken_train), restore_settings=False)
+    window = make_window(registry=registry_with(train=broken_train), restore_settings=False)
     window.start_training()
     wait_run(window, qtbot)
     assert window.last_error["code"] == "studio.internal"
@@ -105,7 +89,7 @@ def test_an_unexpected_error_shows_a_generic_message_and_its_traceback_goes_to_t
     def bad_data(request, **kwargs):  # noqa: ANN001, ANN202
         raise DataError("The file x.csv has no rows; add some.", code="data.empty", hint="Check the file.")
 
-    window.train_area.backend.registry = _registry_with(bad_data)
+    window.train_area.backend.registry = registry_with(train=bad_data)
     window.start_training()
     wait_run(window, qtbot)
     assert "The file x.csv has no rows; add some." in window.banner.text() and "data.empty" in window.banner.text()

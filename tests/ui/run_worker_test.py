@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QMessageBox
-from ui_helpers import RUN_TIMEOUT_MS, wait_idle, wait_run
+from ui_helpers import RUN_TIMEOUT_MS, registry_with, wait_idle, wait_run
 
 from studio.backend.core.events import StepStats
-from studio.backend.core.registry import HandlerRegistry, default_registry
+from studio.backend.core.registry import default_registry
 from studio.backend.core.requests import DataSpec, ModelSpec, RuntimeConfig, TrainConfig, TrainRequest
 
 
-def _recording_registry(threads: set[int]) -> HandlerRegistry:
+def _recording_registry(threads: set[int]):  # noqa: ANN202
     """The real backend, with train's event sink wrapped to record the thread of every step."""
-    real = default_registry()
+    real = default_registry().get("pytorch", "train")
 
     def train(request, *, events=None, control=None):  # noqa: ANN001, ANN202
         def sink(event):  # noqa: ANN001, ANN202
@@ -27,16 +27,9 @@ def _recording_registry(threads: set[int]) -> HandlerRegistry:
                 threads.add(threading.get_ident())
             events(event)
 
-        return real.get("pytorch", "train")(request, events=sink, control=control)
+        return real(request, events=sink, control=control)
 
-    registry = HandlerRegistry(discover_entry_points=False)
-
-    def load(reg: HandlerRegistry) -> None:
-        for op in real.operations("pytorch"):
-            reg.register("pytorch", op, train if op == "train" else real.get("pytorch", op))
-
-    registry.add_backend("pytorch", load)
-    return registry
+    return registry_with(train=train)
 
 
 @pytest.mark.req("REQ-U02")

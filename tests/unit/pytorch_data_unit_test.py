@@ -294,7 +294,7 @@ def test_files_the_fast_path_declines_read_as_the_csv_module_reads_them(tmp_path
         readers[name] = arrow.reader
     assert readers == dict.fromkeys(texts, "arrow-text")
     cases = {"ragged": "a,b\n1,2\n3\n", "whitespace_line": "a,b\n1,2\n   \n3,4\n", "one_column": "a\n1\n \n2\n",
-             "leading_blank": "\n\na,b\n1,2\n3,4\n"}
+             "leading_blank": "\n\na,b\n1,2\n3,4\n", "header_over_two_lines": '"a\nx",b\n1,2\n3,4\n'}
     for name, text in cases.items():
         path = write(tmp_path / f"{name}.csv", text)
         if name == "ragged":

@@ -109,7 +109,7 @@ class Project(Contract):
                                    code="project.missing_teacher", field="teacher")
             return DistillRequest(teacher=self.teacher, student=self.model, data=self.data, config=self.config,
                                   distill=self.distill or DistillConfig(), runtime=self.runtime,
-                                  teachers=self.teachers)
+                                  teachers=self.teachers, checkpoint_path=self.checkpoint)
         return TrainRequest(data=self.data, model=self.model, config=self.config, runtime=self.runtime,
                             checkpoint_path=self.checkpoint)
 
@@ -119,7 +119,7 @@ class Project(Contract):
         if isinstance(request, DistillRequest):
             return cls(operation="distill", data=request.data, model=request.student, config=request.config,
                        runtime=request.runtime, distill=request.distill, teacher=request.teacher,
-                       teachers=request.teachers, output=output)
+                       teachers=request.teachers, output=output, checkpoint=request.checkpoint_path)
         if isinstance(request, TrainRequest):
             return cls(operation="train", data=request.data, model=request.model, config=request.config,
                        runtime=request.runtime, output=output, checkpoint=request.checkpoint_path)

@@ -24,6 +24,7 @@ from studio.backend.pytorch import models as model_lib
 from studio.backend.pytorch import serialization as ser
 from studio.backend.pytorch.data.types import TASKS
 from studio.backend.pytorch.model_store import TrainedModel
+from studio.backend.pytorch.serialization.metadata import RESERVED
 from studio.backend.pytorch.trainer import Trainer
 
 __all__ = ["model_metadata", "build_from_metadata", "save_trained", "load_trained", "trainer_for"]
@@ -44,7 +45,7 @@ def model_metadata(tm: TrainedModel, extra: dict[str, Any] | None = None) -> dic
     return meta
 
 
-_WRITTEN_BY_SERIALIZATION = {"format", "kind", "created_utc", "versions", "aliases"}
+_WRITTEN_BY_SERIALIZATION = set(RESERVED)  # format, format_version, kind, ...: written anew by every save
 
 
 def build_from_metadata(entry: dict[str, Any], path: str | None = None) -> nn.Module:
@@ -158,13 +159,19 @@ def _own_memory(model: nn.Module, optimizer: torch.optim.Optimizer | None = None
 @contextlib.contextmanager
 def _damaged_metadata(path: str) -> Iterator[None]:
     """Turn a failure to interpret a checkpoint's metadata or training state into ``checkpoint.corrupt``."""
+    name = Path(path).name
     try:
         yield
-    except (CheckpointError, torch.OutOfMemoryError, MemoryError):
+    except CheckpointError as exc:
+        if name in exc.message:
+            raise
+        raise CheckpointError(f"{name!r} cannot be used: {exc.message}", code=exc.code, field="path", value=path,
+                              hint=exc.hint) from exc
+    except (torch.OutOfMemoryError, MemoryError):
         raise
     except (StudioError, KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as exc:
         why = exc.message if isinstance(exc, StudioError) else f"{type(exc).__name__}: {exc}"
-        raise CheckpointError(f"{Path(path).name!r} is not a valid checkpoint: its metadata or training state is "
+        raise CheckpointError(f"{name!r} is not a valid checkpoint: its metadata or training state is "
                               f"damaged ({why.rstrip('.')}).", code="checkpoint.corrupt", field="path", value=path,
                               hint="The file may have been edited or damaged; use another copy.") from exc
 

@@ -171,7 +171,7 @@ class DistillArea(QWidget):
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setMaximumHeight(130)
-        self.compare_chart = BarChart("Teacher, student and baseline", "accuracy")
+        self.compare_chart = BarChart("Teacher, student and baseline", "accuracy", value_format="{:.1%}")
         self.gap_label = QLabel()
         self.gap_label.setWordWrap(True)
         self.gap_label.setStyleSheet("font-weight: 600;")
@@ -280,7 +280,8 @@ class DistillArea(QWidget):
 
     @Slot(str)
     def _show_teacher(self, path: str) -> None:
-        self.teacher_path.setText(f"Teacher: {path}" if path else "No teacher chosen yet.")
+        self.teacher_path.setText(f"Teacher: {os.path.basename(path)}" if path else "No teacher chosen yet.")
+        self.teacher_path.setToolTip(path)
         if path and (self.teacher_meta is None or self.teacher_meta.get("_path") != path) and os.path.isfile(path):
             self.tasks.submit("load", LoadRequest(path=path), self._on_teacher_loaded, self._on_teacher_error,
                               key="teacher")
@@ -402,11 +403,15 @@ class DistillArea(QWidget):
             for c, text in enumerate(cells):
                 self.table.setItem(i, c, QTableWidgetItem(text))
         valid = [r for r in rows if isinstance(r.get(metric), (int, float)) and math.isfinite(r[metric])]
+        self.compare_chart.value_format = "{:.1%}" if metric == "accuracy" else "{:.3g}"
         self.compare_chart.set_bars([str(r.get("role", "")).capitalize() for r in valid], [r[metric] for r in valid],
                                     [ROLE_COLOURS.get(str(r.get("role")), (100, 100, 100)) for r in valid])
-        if gap_closed is not None and math.isfinite(gap_closed):
-            self.gap_label.setText(f"The teacher closed {gap_closed:.0%} of the gap between the student alone "
-                                   "and the teacher.")
+        if gap_closed is not None and math.isfinite(gap_closed) and gap_closed >= 0:
+            self.gap_label.setText(f"Learning from the teacher closed {gap_closed:.0%} of the gap between the "
+                                   "student alone and the teacher.")
+        elif gap_closed is not None and math.isfinite(gap_closed):
+            self.gap_label.setText("The teacher did not help this time: the student alone did better. "
+                                   "Try more epochs, a higher temperature or a larger teacher weight.")
         else:
             self.gap_label.setText("")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Slot
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -35,7 +36,7 @@ from studio.ui.tasks import TaskRunner
 from studio.ui.widgets.bar_chart import BarChart
 from studio.ui.widgets.confusion_heatmap import ConfusionHeatmap
 from studio.ui.widgets.drawing_pad import DrawingPad
-from studio.ui.widgets.image_grid import ImageGrid
+from studio.ui.widgets.image_grid import ImageGrid, to_qimage
 
 __all__ = ["EvaluateArea"]
 
@@ -176,10 +177,16 @@ class EvaluateArea(QWidget):
         self.clear_pad_button.clicked.connect(self.pad.clear)
         self.pad_answer = QLabel("Draw a digit")
         self.pad_answer.setStyleSheet("font-size: 20pt; font-weight: 700;")
-        self.pad_probs = BarChart("How sure the model is", "probability")
+        self.pad_probs = BarChart("How sure the model is", "probability", y_max=1.0)
+        self.pad_seen = QLabel()
+        self.pad_seen.setFixedSize(96, 96)
+        self.pad_seen.setToolTip("What the model sees: your drawing at the 8 x 8 resolution of the digits data.")
+        self.pad_seen.setStyleSheet("border: 1px solid #777;")
         pad_col = QVBoxLayout()
         pad_col.addWidget(self.pad)
         pad_col.addWidget(self.clear_pad_button)
+        pad_col.addWidget(QLabel("What the model sees:"))
+        pad_col.addWidget(self.pad_seen)
         pad_col.addStretch(1)
         answer_col = QVBoxLayout()
         answer_col.addWidget(self.pad_answer)
@@ -315,10 +322,13 @@ class EvaluateArea(QWidget):
         if self.model is None:
             return
         if self.pad.is_empty():
+            self.pad_seen.clear()
             self.pad_answer.setText("Draw a digit")
             self.pad_probs.set_bars([], [])
             return
         digit = self.pad.digit()
+        self.pad_seen.setPixmap(QPixmap.fromImage(to_qimage(digit)).scaled(
+            96, 96, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation))
         request = PredictRequest(model=self.model.handle, inputs=[[digit.tolist()]], top_k=3)
         self.tasks.submit("predict", request, self._on_pad_prediction, self._on_error, key="pad")
 

@@ -12,7 +12,7 @@ import json
 import os
 from typing import Any
 
-from PySide6.QtCore import Slot
+from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -111,14 +111,16 @@ class ExportArea(QWidget):
         self.snippet.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.snippet.setToolTip("Python code that loads the written file.")
         self.snippet.setMinimumHeight(120)
+        self.snippet.setMaximumHeight(220)
         self.copy_button = QPushButton("Copy code")
         self.copy_button.setToolTip("Copy the loader code to the clipboard.")
         self.copy_button.clicked.connect(self.copy_snippet)
         r = QVBoxLayout(result_box)
         r.addLayout(form)
         r.addWidget(QLabel("Load it with:"))
-        r.addWidget(self.snippet, 1)
-        r.addWidget(self.copy_button)
+        r.addWidget(self.snippet)
+        r.addWidget(self.copy_button, 0, Qt.AlignmentFlag.AlignLeft)
+        r.addStretch(1)
 
         self.busy_label = QLabel()
         self.busy_label.setWordWrap(True)

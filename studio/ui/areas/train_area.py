@@ -468,10 +468,10 @@ class TrainArea(QWidget):
         if self._autosave is not None:
             self._autosave.end()
             self._autosave = None
-        self.device.show_memory(None)
         self.dashboard.redraw(force=True)
         if self._last_step is not None:
             self._show_progress(self._last_step)
+        self.device.show_memory(None)
         self.state.set_running("")
 
     @Slot(object)

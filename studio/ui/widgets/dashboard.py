@@ -248,6 +248,10 @@ class Dashboard(QWidget):
         self._pending.stop()
         started = time.perf_counter()
         drawn = sum(chart.redraw() for chart in self.charts.values())
+        if force:
+            for chart in self.charts.values():
+                if chart.following:
+                    chart.fit_view(tight=True)
         if drawn:
             self.frames += 1
             cost = time.perf_counter() - started + sum(c.take_paint_seconds() for c in self.charts.values())

@@ -12,9 +12,12 @@ declines:
    columns and for cells the cast refuses (a few bad cells in a numeric column are an error
    naming the line, many make a text column).
 3. **csv module**: when Arrow cannot parse the file at all (a row with the wrong number of
-   cells, bytes that are not UTF-8, a blank line of spaces, a single-column file, blank lines
-   before the first row), Python's ``csv`` module reads it line by line. It either raises the
-   error naming the exact line, or reads what Arrow was stricter about.
+   cells, bytes that are not UTF-8, a blank line of spaces) or its rows could differ from the
+   ``csv`` module's (a single-column file, blank lines before the first row, a header with a
+   quoted line break), Python's ``csv`` module reads it line by line. It either raises the error
+   naming the exact line, or reads what Arrow was stricter about.
+
+Columns listed as ``categorical`` skip step 1.
 
 Arrow knows rows, not lines (it skips blank lines and a quoted value may span lines), and its
 errors give no line (``use_threads=True``) or a row count (without threads): so the line
@@ -25,6 +28,7 @@ error must name a line.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import itertools
 from collections.abc import Callable, Iterator, Sequence
@@ -157,8 +161,10 @@ def read_csv_table(path: str | Path, *, delimiter: str | None = None, header: bo
                      delimiter=delim, preview=preview)
     # Arrow's rows are the csv module's rows (so line numbers can be found later) except for
     # whitespace-only lines, which the csv module skips: they are not rows of a wider file (Arrow
-    # refuses them), but they would be in a one-column file, or as leading lines Arrow must skip.
-    if width > 1 and len(delim) == 1 and lines[0].strip():
+    # refuses them), but they would be in a one-column file, or as leading lines Arrow must skip;
+    # and Arrow skips the header as one line, so a header with a quoted line break goes to step 3.
+    header_lines = has_header and any("\n" in c or "\r" in c for c in head_rows[0])
+    if width > 1 and len(delim) == 1 and lines[0].strip() and not header_lines:
         forced = tuple(j for j, name in enumerate(names) if name in categorical)
         if _read_with_arrow(table, path, forced):
             return table
@@ -169,12 +175,13 @@ def read_csv_table(path: str | Path, *, delimiter: str | None = None, header: bo
 # ---------------------------------------------------------------- steps 1 and 2: pyarrow.csv
 
 
+@functools.cache
 def _null_spellings() -> list[str]:
     """Every letter-case spelling of the missing-value tokens (Arrow compares null values exactly)."""
     spellings = set()
     for token in MISSING_TOKENS:
         spellings.update("".join(chars) for chars in itertools.product(*({c.lower(), c.upper()} for c in token)))
-    return sorted(spellings)
+    return sorted(spellings)  # callers must not change the list
 
 
 def _arrow_options(table: CsvTable, numbers: bool) -> dict[str, Any]:
@@ -203,7 +210,7 @@ def _read_with_arrow(table: CsvTable, path: Path, forced_text: tuple[int, ...]) 
         try:
             with pa.memory_map(str(path)) as source:  # parsed values are copied out: the map closes after reading
                 arrow = pacsv.read_csv(source, **_arrow_options(table, numbers=True))
-        except pa.ArrowInvalid:  # a cell that is not a number, a quote, a ragged row: the next step tells which
+        except pa.ArrowException:  # a cell that is not a number, a quote, a ragged row: the next step tells which
             pass
         else:
             _check_rows(table, arrow.num_rows, path)
@@ -214,7 +221,7 @@ def _read_with_arrow(table: CsvTable, path: Path, forced_text: tuple[int, ...]) 
     try:
         with pa.memory_map(str(path)) as source:
             text = pacsv.read_csv(source, **_arrow_options(table, numbers=False))
-    except pa.ArrowInvalid:
+    except pa.ArrowException:
         return False
     _check_rows(table, text.num_rows, path)
     table.num_rows, table.reader = text.num_rows, "arrow-text"

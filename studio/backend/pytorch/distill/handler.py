@@ -135,6 +135,9 @@ def _check_config(cfg: DistillConfig, n_teachers: int) -> None:
         if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
             raise ValidationError(f"{name} must be a finite number of at least 0, not {w!r}.",
                                   field=f"distill.{name}", value=w if isinstance(w, (int, float)) else repr(w))
+    if cfg.method not in ("kd", "dkd", "regression"):
+        raise ValidationError(f"method must be kd, dkd or regression, not {cfg.method!r} (feature losses go in "
+                              "feature_loss).", field="distill.method", value=cfg.method)
     if cfg.feature_loss not in FEATURE_LOSSES:
         raise ValidationError(f"feature_loss must be one of {', '.join(FEATURE_LOSSES)}, not {cfg.feature_loss!r}.",
                               field="distill.feature_loss", value=cfg.feature_loss)
@@ -199,6 +202,10 @@ def distill(request: DistillRequest, *, events: EventSink | None = None,
     frozen, infos = [t for t, _ in loaded], [i for _, i in loaded]
     for info in infos:
         check_teacher_student(info, request.student, bundle)
+        target = request.checkpoint_path
+        if target and info.path and Path(target).expanduser().absolute() == Path(info.path):
+            raise ValidationError("checkpoint_path is the teacher's own file: the run would overwrite its teacher. "
+                                  "Choose another file.", field="checkpoint_path", value=str(target))
     if resume_meta is not None:
         _check_teachers_unchanged(resume_meta, infos, request.resume_from)  # type: ignore[arg-type]
     ensemble = TeacherEnsemble(frozen, cfg.teacher_weights or None, task=task)

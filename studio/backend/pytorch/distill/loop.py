@@ -55,9 +55,12 @@ class _Means:
         self.values: dict[str, float] = {}
         self.names: list[str] = []
 
-    def add(self, size: int, terms: LossTerms, agree: torch.Tensor, values: dict[str, float]) -> None:
-        self.names = [*TERM_KEYS, *(f"feature_loss/{k}" for k in terms.features)]
-        parts = [terms.hard, terms.soft, terms.feature, agree.to(terms.hard.device), *terms.features.values()]
+    def add(self, size: int, terms: LossTerms, agree: torch.Tensor | None, values: dict[str, float]) -> None:
+        """``agree`` is None for regression, which has no top-1 to agree on."""
+        keys = TERM_KEYS if agree is not None else TERM_KEYS[:3]
+        self.names = [*keys, *(f"feature_loss/{k}" for k in terms.features)]
+        parts = [terms.hard, terms.soft, terms.feature, *([agree.to(terms.hard.device)] if agree is not None else []),
+                 *terms.features.values()]
         self.rows.append((size, torch.stack([p.float().reshape(()) for p in parts])))
         self.values = values
 
@@ -234,13 +237,14 @@ class Distillation:
         return outs, feats
 
     def _terms(self, output: torch.Tensor, target: torch.Tensor, outs: list[torch.Tensor | None],
-               feats: dict[str, torch.Tensor], values: dict[str, float]) -> tuple[LossTerms, torch.Tensor]:
+               feats: dict[str, torch.Tensor], values: dict[str, float]) -> tuple[LossTerms, torch.Tensor | None]:
         temperature = values.get("temperature", 1.0)
         teacher = self.teachers.combine(outs, temperature)
         terms = self.objective(output, teacher, target, student_features=self._features, teacher_features=feats,
                                adapters=self.adapters, values=values)
-        reference = teacher if len(self.teachers.active) == 1 or self.task == "regression" else \
-            self.teachers.combine(outs, 1.0)
+        if self.task == "regression":
+            return terms, None
+        reference = teacher if len(self.teachers.active) == 1 else self.teachers.combine(outs, 1.0)
         return terms, agreement(output.detach(), reference, self.task)
 
     # -- epoch end ---------------------------------------------------------------------------

@@ -119,7 +119,10 @@ class FrozenTeacher:
         return first.device if first is not None else torch.device("cpu")
 
     def feature_shapes(self, input_shape: Sequence[int], names: Iterable[str] | None = None) -> dict[str, tuple[int, ...]]:
-        return feature_layers(self.module, input_shape, names)
+        """Per-sample shapes of the named layers (one dummy forward, in eval and inference mode)."""
+        self.module.eval()
+        with torch.inference_mode():
+            return feature_layers(self.module, input_shape, names)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward(x)[0]

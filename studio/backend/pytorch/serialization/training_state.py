@@ -92,9 +92,10 @@ def load_training_checkpoint(path: str | os.PathLike[str], build: Build, device:
     try:
         extra = decode(parts["extra"], tensors)
         decoded = {"optimizer_state_dict": decode(parts["optimizer"], tensors), "rng": decode(parts["rng"], tensors)}
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:  # a tag with a value of the wrong shape
-        raise CheckpointError(f"The training state in {header.path.name!r} does not parse; the file is damaged.",
-                              code="checkpoint.corrupt", field="path", value=str(header.path)) from exc
+    except (CheckpointError, ValueError, KeyError, TypeError, AttributeError) as exc:  # a tag of the wrong shape
+        why = exc.message.rstrip(".") if isinstance(exc, CheckpointError) else f"{type(exc).__name__}: {exc}"
+        raise CheckpointError(f"The training state in {header.path.name!r} does not parse; the file is damaged "
+                              f"({why}).", code="checkpoint.corrupt", field="path", value=str(header.path)) from exc
     state = {"optimizer_state_dict": decoded["optimizer_state_dict"], **(extra if isinstance(extra, dict) else {}),
              "rng": decoded["rng"], "metadata": doc}
     if restore_rng:

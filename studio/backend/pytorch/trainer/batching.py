@@ -20,7 +20,7 @@ __all__ = ["epoch_order", "EpochPlan"]
 
 def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
     """The shuffled sample indices of ``epoch`` (int64, on CPU)."""
-    mixed = int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(epoch)]).generate_state(1, np.uint64)[0])
+    mixed = int(np.random.SeedSequence([int(seed) % (1 << 64), int(epoch)]).generate_state(1, np.uint64)[0])
     generator = torch.Generator().manual_seed(mixed & 0x7FFF_FFFF_FFFF_FFFF)
     return torch.randperm(n, generator=generator)
 

@@ -68,10 +68,14 @@ def build_optimizer(params: Iterable[torch.nn.Parameter], config: TrainConfig) -
         raise ValidationError("The model has no trainable parameters.", field="model")
     name = config.optimizer.lower()
     lr, wd = float(config.lr), float(config.weight_decay)
+    # The multi-tensor implementation gives the same numbers as the per-parameter loop PyTorch
+    # uses by default on CPU, with far fewer kernel launches (most of a small model's step).
+    foreach = all(p.device.type in ("cpu", "cuda") and not p.is_sparse for p in trainable)
     if name == "sgd":
-        return torch.optim.SGD(trainable, lr=lr, momentum=config.momentum, nesterov=config.nesterov, weight_decay=wd)
+        return torch.optim.SGD(trainable, lr=lr, momentum=config.momentum, nesterov=config.nesterov,
+                               weight_decay=wd, foreach=foreach)
     if name == "adam":
-        return torch.optim.Adam(trainable, lr=lr, weight_decay=wd)
+        return torch.optim.Adam(trainable, lr=lr, weight_decay=wd, foreach=foreach)
     if name == "adamw":
-        return torch.optim.AdamW(trainable, lr=lr, weight_decay=wd)
-    return torch.optim.RMSprop(trainable, lr=lr, momentum=config.momentum, weight_decay=wd)
+        return torch.optim.AdamW(trainable, lr=lr, weight_decay=wd, foreach=foreach)
+    return torch.optim.RMSprop(trainable, lr=lr, momentum=config.momentum, weight_decay=wd, foreach=foreach)
