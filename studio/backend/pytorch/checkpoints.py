@@ -36,10 +36,12 @@ def model_metadata(tm: TrainedModel, extra: dict[str, Any] | None = None) -> dic
         "task": tm.task,
         "class_names": list(tm.class_names),
         "preprocessing": tm.preprocessing,
-        "training_config": tm.config.to_dict() if tm.config is not None else None,
-        "data": tm.data.to_dict() if tm.data is not None else None,
         "metrics": tm.metrics,
     }
+    if tm.config is not None:  # absent (not null) for models that were never trained here
+        meta["training_config"] = tm.config.to_dict()
+    if tm.data is not None:
+        meta["data"] = tm.data.to_dict()
     meta.update(tm.extra_metadata)
     meta.update(extra or {})
     return meta
