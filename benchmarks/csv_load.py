@@ -81,7 +81,7 @@ def run(quick: bool = False, repeats: int | None = None) -> dict:
                    "pandas_runs": [round(t, 3) for t, _ in pandas_runs], "studio_runs": [round(t, 3) for t, _ in studio_runs],
                    "pandas_cpu_s": round(statistics.median(c for _, c in pandas_runs), 3),
                    "studio_cpu_s": round(statistics.median(c for _, c in studio_runs), 3),
-                   "studio_reader": "pyarrow.csv.read_csv, float64 columns, use_threads=True, 1 MiB blocks",
+                   "studio_reader": "pyarrow.csv.read_csv, float64 columns, use_threads=True, 256 KiB blocks",
                    "load_average_1min": [round(load_before[0], 2), round(load_after[0], 2)],
                    "cpus": os.cpu_count(), "pandas": pd.__version__, "pyarrow": pa.__version__, "numpy": np.__version__},
     }}

@@ -45,7 +45,7 @@ class LiveChart(pg.PlotWidget):
     """One plot with named series, e.g. a loss chart with ``train`` and ``val`` curves."""
 
     def __init__(self, title: str, y_label: str, x_label: str = "step", parent: QWidget | None = None,
-                 capacity: int = 4096, legend: str = "top-right", zero_based: bool = False) -> None:
+                 capacity: int = 4096, legend: str | None = "top-right", zero_based: bool = False) -> None:
         super().__init__(parent=parent)
         self._title, self._y_label, self._x_label = title, y_label, x_label
         self.capacity = capacity
@@ -64,7 +64,7 @@ class LiveChart(pg.PlotWidget):
         view.sigRangeChangedManually.connect(self._stop_following)
         self.getPlotItem().autoBtn.clicked.connect(self._start_following)
         self.following = True  # the view follows the data until the person zooms or pans
-        self.legend = self.addLegend(offset=LEGEND_OFFSETS.get(legend, (-10, 10)))
+        self.legend = self.addLegend(offset=LEGEND_OFFSETS[legend]) if legend else None
         self.setMouseEnabled(x=True, y=False)
         self.setMinimumSize(160, 120)
         self._histories: dict[str, ChartHistory] = {}

@@ -108,7 +108,7 @@ def test_runs_overlay_with_a_legend_and_unticking_a_run_hides_it(qtbot) -> None:
     _finished_run(dash, "mlp on digits", 2.0)
     _finished_run(dash, "linear on digits", 3.0)
     assert dash.metric_chart.legend_labels() == ["Run 1 train", "Run 1 val", "Run 2 train", "Run 2 val"]
-    assert dash.lr_chart.legend_labels() == ["Run 1", "Run 2"]
+    assert dash.lr_chart.series_names() == ["Run 1/lr", "Run 2/lr"]  # coloured as in the run list
     pens = {dash.loss_chart._curves[f"Run {i}/train"].opts["pen"].color().name() for i in (1, 2)}
     assert len(pens) == 2  # each run its own colour
     item = dash.runs["Run 1"].item

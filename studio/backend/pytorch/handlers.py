@@ -38,7 +38,7 @@ from studio.backend.core.results import (
     PredictResult,
     TrainResult,
 )
-from studio.backend.pytorch import checkpoints
+from studio.backend.pytorch import checkpoints, distributed
 from studio.backend.pytorch import data as data_lib
 from studio.backend.pytorch import models as model_lib
 from studio.backend.pytorch import serialization as ser
@@ -195,7 +195,9 @@ class _Autosave:
         self.path, self.tm = path, tm
 
     def on_epoch(self, event: Any) -> None:
-        checkpoints.save_trained(self.path, self.tm, training_state=True)
+        context = distributed.current()
+        if context is None or context.is_writer:  # under torchrun only rank 0 writes
+            checkpoints.save_trained(self.path, self.tm, training_state=True)
 
 
 def resolve_model(ref: str) -> TrainedModel:

@@ -50,9 +50,9 @@ class Dashboard(QWidget):
         super().__init__(parent)
         self.loss_chart = LiveChart("Loss", "loss", "step")
         self.metric_chart = LiveChart("Metric", "metric", "epoch", legend="bottom-right")
-        self.lr_chart = LiveChart("Learning rate", "learning rate", "step", legend="bottom-right", zero_based=True)
-        self.throughput_chart = LiveChart("Throughput", "samples / s", "step", legend="bottom-right",
-                                          zero_based=True)
+        # one legend per run list is enough: these two take the runs' colours from the list below
+        self.lr_chart = LiveChart("Learning rate", "learning rate", "step", legend=None, zero_based=True)
+        self.throughput_chart = LiveChart("Throughput", "samples / s", "step", legend=None, zero_based=True)
         self.charts = {"Loss": self.loss_chart, "Metric": self.metric_chart,
                        "Learning rate": self.lr_chart, "Throughput": self.throughput_chart}
         grid = QGridLayout()

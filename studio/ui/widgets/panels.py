@@ -25,4 +25,5 @@ def compact_combo(combo: QComboBox, chars: int = 12) -> QComboBox:
     """A combo box whose width does not grow with its longest entry (the popup still shows it all)."""
     combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
     combo.setMinimumContentsLength(chars)
+    combo.setMinimumWidth(8 * chars)  # Qt still sizes from the longest entry when it is the current one
     return combo
