@@ -10,9 +10,10 @@ warm-up of each:
   and a regression target).
 
 The figure is the ratio of the medians of wall-clock times, pandas / Studio (above 1: Studio is
-faster). pandas reads on one thread and Arrow on all cores, so the figure depends on how many
-cores are free: the detail also gives each side's process CPU seconds and the load average, to
-tell a slow run from a busy machine. pandas is only the reference here; Studio does not need it.
+faster). Both readers use more than one thread (pandas 3.1's CPU seconds exceed its wall time
+too), so the figure depends on how many cores are free: the detail also gives each side's
+process CPU seconds and the load average, to tell a slow run from a busy machine. pandas is only
+the reference here; Studio does not need it.
 
     .venv/bin/python benchmarks/csv_load.py [--quick] [--repeats N]
 """

@@ -1,7 +1,8 @@
 """Autosaved runs and recovery after a crash (REQ-U04).
 
 Each training run writes its training checkpoint to ``<state>/autosave/<run>.safetensors``
-(the ``train`` handler's ``checkpoint_path``, saved every epoch) and a marker ``<run>.json``
+(the ``train`` handler's ``checkpoint_path``: after the first epoch, then at most every 30 s at an
+epoch end, ``checkpoint_interval_s``) and a marker ``<run>.json``
 holding the request. A clean end (finished, stopped or failed with a message) removes both;
 a marker left behind means Studio died mid-run, and the next start offers to resume from the
 checkpoint (``TrainRequest.resume_from``).
@@ -18,7 +19,11 @@ from dataclasses import dataclass
 
 from studio.backend.core.requests import TrainRequest
 
-__all__ = ["Autosave", "Interrupted", "autosave_dir", "find_interrupted"]
+__all__ = ["Autosave", "Interrupted", "autosave_dir", "find_interrupted", "AUTOSAVE_INTERVAL_S"]
+
+# after the first epoch, then at most every 30 s: a crash loses at most half a minute of training,
+# and runs of many tiny epochs do not spend their time writing checkpoints
+AUTOSAVE_INTERVAL_S = 30.0
 
 
 def autosave_dir() -> pathlib.Path:
@@ -59,7 +64,8 @@ class Autosave:
         """Write the marker; returns the request with the checkpoint path filled in."""
         from dataclasses import replace
 
-        request = replace(self.request, checkpoint_path=str(self.checkpoint), resume_from=None, continue_from=None)
+        request = replace(self.request, checkpoint_path=str(self.checkpoint), resume_from=None, continue_from=None,
+                          checkpoint_interval_s=AUTOSAVE_INTERVAL_S)
         record = {"request": request.to_json(), "checkpoint": str(self.checkpoint), "started": time.time()}
         tmp = self.marker.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(record), encoding="utf-8")

@@ -139,6 +139,7 @@ class TrainRequest(Contract):
     resume_from: str | None = None  # a training checkpoint to continue exactly
     continue_from: str | None = None  # a model handle whose run to extend (config.epochs is the new total)
     checkpoint_path: str | None = None  # autosave a training checkpoint here after each epoch
+    checkpoint_interval_s: float = 0.0  # ... after the first epoch and then at most this often (0: every epoch)
 
 
 @dataclass(frozen=True)

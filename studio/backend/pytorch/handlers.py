@@ -7,6 +7,8 @@ progress through the event sink, and lets only :class:`StudioError` out (REQ-H11
 from __future__ import annotations
 
 import functools
+import math
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -159,7 +161,12 @@ def train(request: TrainRequest, *, events: EventSink | None = None, control: Ru
         num_outputs=int(bundle.num_outputs), task=bundle.task, class_names=tuple(bundle.class_names),
         preprocessing=prep.to_dict(), data=request.data, config=request.config,
     )
-    callbacks = [_Autosave(request.checkpoint_path, tm)] if request.checkpoint_path else []
+    interval = request.checkpoint_interval_s
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not (math.isfinite(interval)
+                                                                                    and interval >= 0):
+        raise ValidationError(f"checkpoint_interval_s must be a number of seconds >= 0, not {interval!r}.",
+                              field="checkpoint_interval_s", value=repr(interval))
+    callbacks = [_Autosave(request.checkpoint_path, tm, float(interval))] if request.checkpoint_path else []
     if previous is not None:
         _check_fits(previous, bundle)
         trainer = checkpoints.trainer_for(previous, request.config, events=events, control=control, device=device,
@@ -189,15 +196,21 @@ def _previous_run(request: TrainRequest, device: torch.device) -> TrainedModel |
 
 
 class _Autosave:
-    """Writes a training checkpoint after every epoch (REQ-U04's autosave, the CLI's --checkpoint)."""
+    """Writes a training checkpoint after every epoch (REQ-U04's autosave, the CLI's --checkpoint);
+    with ``interval_s``, after the first epoch and then at most every ``interval_s`` seconds, so runs
+    of many short epochs do not spend their time writing files."""
 
-    def __init__(self, path: str, tm: TrainedModel) -> None:
-        self.path, self.tm = path, tm
+    def __init__(self, path: str, tm: TrainedModel, interval_s: float = 0.0) -> None:
+        self.path, self.tm, self.interval_s = path, tm, interval_s
+        self._last: float | None = None
 
     def on_epoch(self, event: Any) -> None:
+        if self._last is not None and time.monotonic() - self._last < self.interval_s:
+            return
         context = distributed.current()
         if context is None or context.is_writer:  # under torchrun only rank 0 writes
             checkpoints.save_trained(self.path, self.tm, training_state=True)
+        self._last = time.monotonic()
 
 
 def resolve_model(ref: str) -> TrainedModel:

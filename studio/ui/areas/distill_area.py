@@ -48,10 +48,12 @@ from studio.ui.widgets.panels import side_panel
 __all__ = ["DistillArea"]
 
 METHODS = ("kd", "dkd")
-METHOD_TEXT = {"kd": "kd — match the teacher's softened answers", "dkd": "dkd — decoupled (true class / others)"}
+METHOD_TEXT = {"kd": "kd (classic)", "dkd": "dkd (decoupled)"}
+METHOD_TIPS = {"kd": "Match the teacher's softened answers over all classes.",
+               "dkd": "Match the teacher separately on the true class and on the other classes."}
 FEATURE_LOSSES = ("hint-mse", "hint-cosine", "attention")
-FEATURE_TEXT = {"hint-mse": "hint-mse — match inner features", "hint-cosine": "hint-cosine — match their directions",
-                "attention": "attention — match where the teacher looks"}
+FEATURE_TEXT = {"hint-mse": "Match inner features", "hint-cosine": "Match their directions",
+                "attention": "Match where it looks"}
 DEFAULT_TEMPERATURE = 4.0
 ROLE_COLOURS = {"teacher": (148, 103, 189), "student": (31, 119, 180), "baseline": (127, 127, 127)}
 
@@ -119,9 +121,10 @@ class DistillArea(QWidget):
                                       "(0 turns it off).")
         self.feature_loss = QComboBox()
         self.feature_loss.setToolTip("How inner features are compared when the feature weight is above 0.")
-        for name in FEATURE_LOSSES:
+        for i, name in enumerate(FEATURE_LOSSES):
             self.feature_loss.addItem(FEATURE_TEXT[name], name)
-        self.baseline = QCheckBox("Also train the student alone, to compare")
+            self.feature_loss.setItemData(i, name, Qt.ItemDataRole.ToolTipRole)
+        self.baseline = QCheckBox("Also train the student alone")
         self.baseline.setToolTip("Trains the same student without a teacher, from the same start, so you can "
                                  "see what the teacher added. Takes twice as long.")
         m = QFormLayout(method_box)
@@ -200,8 +203,9 @@ class DistillArea(QWidget):
         current = self.method.currentData()
         self.method.blockSignals(True)
         self.method.clear()
-        for name in methods:
+        for i, name in enumerate(methods):
             self.method.addItem(METHOD_TEXT.get(name, name), name)
+            self.method.setItemData(i, METHOD_TIPS.get(name, name), Qt.ItemDataRole.ToolTipRole)
         self.method.setCurrentIndex(max(self.method.findData(current or self.state.distill.method), 0))
         self.method.blockSignals(False)
 

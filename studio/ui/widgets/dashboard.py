@@ -1,6 +1,6 @@
 """The live training dashboard: loss, metric, learning rate and throughput, runs overlaid (REQ-U03, REQ-U15).
 
-Each run gets a colour; its training curve is solid and its validation curve dashed with dots.
+Each run gets a colour; its training curve is solid and its validation curve dashed.
 Runs stay listed with a check box that shows or hides their curves (and legend entries), and
 any chart exports to PNG. The dashboard only draws what :meth:`Dashboard.feed` gives it: batches
 of core events delivered by the coalesced drain.
@@ -97,7 +97,7 @@ class Dashboard(QWidget):
         self.current: RunEntry | None = None
         self._count = 0
         self.max_rate = 30.0
-        self.duty = 0.1  # share of wall time the charts may take from the training thread
+        self.duty = 0.05  # share of wall time the charts may take from the training thread
         self.frames = 0
         self.last_frame_cost = 0.0
         self._next_frame = 0.0
@@ -182,7 +182,8 @@ class Dashboard(QWidget):
         name = f"{entry.key}/{kind}"
         if name not in chart.series_names():
             dashed = kind == "val"
-            chart.series(name, colour=entry.colour, dashed=dashed, symbol="o" if dashed else None,
+            # no point symbols: a scatter item costs as much to update as the four curves together
+            chart.series(name, colour=entry.colour, dashed=dashed,
                          label=f"{entry.key} {kind}" if kind in ("train", "val") else entry.key)
             if entry.item.checkState() != Qt.CheckState.Checked:
                 chart.set_series_visible(name, False)

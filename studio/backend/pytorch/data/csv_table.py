@@ -213,8 +213,9 @@ def _read_with_arrow(table: CsvTable, path: Path, forced_text: tuple[int, ...]) 
 
     if not forced_text:
         try:
-            with pa.memory_map(str(path)) as source:  # parsed values are copied out: the map closes after reading
-                arrow = pacsv.read_csv(source, **_arrow_options(table, numbers=True))
+            # read through Arrow's own file reader, not a memory map: a map of a file that another program
+            # truncates meanwhile would kill the process (SIGBUS) instead of raising
+            arrow = pacsv.read_csv(str(path), **_arrow_options(table, numbers=True))
         except pa.ArrowException:  # a cell that is not a number, a quote, a ragged row: the next step tells which
             pass
         else:
@@ -224,8 +225,7 @@ def _read_with_arrow(table: CsvTable, path: Path, forced_text: tuple[int, ...]) 
             table.missing = _LazyColumns(arrow.num_columns, lambda j: _null_mask(arrow.column(j)))
             return True
     try:
-        with pa.memory_map(str(path)) as source:
-            text = pacsv.read_csv(source, **_arrow_options(table, numbers=False))
+        text = pacsv.read_csv(str(path), **_arrow_options(table, numbers=False))
     except pa.ArrowException:
         return False
     _check_rows(table, text.num_rows, path)

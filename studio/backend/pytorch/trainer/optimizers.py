@@ -2,7 +2,9 @@
 
 :func:`check_optimizer` validates the configuration without building anything, so the trainer
 can refuse a bad request before any work; :func:`build_optimizer` builds one parameter group
-over the trainable parameters. ``config.momentum`` applies to SGD and RMSprop.
+over the trainable parameters. ``config.momentum`` applies to SGD and RMSprop. On CPU and CUDA the
+optimisers use PyTorch's multi-tensor (``foreach``) implementation, which computes the same update
+as the per-parameter loop PyTorch picks by default on CPU with far fewer kernel launches.
 """
 
 from __future__ import annotations
