@@ -184,6 +184,8 @@ def compare(name: str, make_model: Callable[[], nn.Module], data: Data, epochs: 
         "samples_per_s": {key: samples / value for key, value in median.items()},
         "ratio": median["hand_written"] / median["trainer"],
         "ratio_vs_same_statistics": median["same_statistics"] / median["trainer"],
+        "median_of_paired_ratios": statistics.median(
+            h[pick] / t[pick] for h, t in zip(times["hand_written"], times["trainer"])),
         "wall_median_s": wall,
         "wall_ratio": wall["hand_written"] / wall["trainer"],
         "runs_s": {key: [round(t[pick], 5) for t in runs] for key, runs in times.items()},

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QApplication, QMainWindow
 
 from studio.backend.core.registry import default_registry
 from studio.logs import setup_logging
+from studio.ui.tasks import Backend
 
 __all__ = ["create_window", "run_window", "warm_up_backend", "install_error_logging"]
 
@@ -30,11 +31,7 @@ def warm_up_backend(backend: str = "pytorch") -> threading.Thread:
 
     def work() -> None:
         try:
-            registry = default_registry()
-            registry.get(backend, "train")
-            warm = getattr(sys.modules.get(f"studio.backend.{backend}.handlers"), "warm_up", None)
-            if warm is not None:
-                warm()
+            Backend(default_registry(), backend).ensure_ready()  # the one warm-up every worker waits for
         except Exception:  # noqa: BLE001 - a failed warm-up shows up again, clearly, on first use
             log.warning("backend warm-up failed", exc_info=True)
 
@@ -82,6 +79,9 @@ def create_window(argv: list[str] | None = None) -> tuple[QApplication, QMainWin
 
     theme.apply(app, Settings().theme())
     window = MainWindow(lazy=True)  # paints a light shell first; the areas (pyqtgraph) follow at once
+    # the backend's imports (torch, seconds) start as soon as the shell is on screen, while the areas
+    # are built, so a click on Train waits as little as possible
+    window.first_painted.connect(warm_up_backend)
     install_error_logging(window)
     window.show()
     return app, window
@@ -91,7 +91,6 @@ def run_window(argv: list[str] | None = None) -> int:
     app, window = create_window(argv)
 
     def when_ready() -> None:
-        warm_up_backend()
         QTimer.singleShot(300, window.offer_recovery)  # type: ignore[attr-defined]
 
     window.ready.connect(when_ready)  # type: ignore[attr-defined]

@@ -8,6 +8,7 @@ batch, clipped to the view and peak-downsampled to the screen width.
 from __future__ import annotations
 
 import time
+from collections import deque
 
 import numpy as np
 import pyqtgraph as pg
@@ -74,6 +75,7 @@ class LiveChart(pg.PlotWidget):
         self._dirty: set[str] = set()
         self.redraws = 0
         self._paint_seconds = 0.0
+        self.paint_cpu_s: deque[float] = deque(maxlen=10_000)  # GUI-thread CPU time per paint
         self._apply_colours(theme.current())
         theme.notifier().changed.connect(self._on_theme)
 
@@ -98,6 +100,10 @@ class LiveChart(pg.PlotWidget):
         self.series(name).extend(xs, ys)
         self._dirty.add(name)
 
+    @property
+    def has_new_points(self) -> bool:
+        return bool(self._dirty)
+
     def redraw(self) -> int:
         """Push new points to the curves that got some; returns how many curves were redrawn."""
         names = [n for n in self._dirty if n in self._curves]
@@ -112,9 +118,10 @@ class LiveChart(pg.PlotWidget):
         return len(names)
 
     def paintEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt's name
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         super().paintEvent(event)
         self._paint_seconds += time.perf_counter() - started
+        self.paint_cpu_s.append(time.thread_time() - cpu)
 
     def take_paint_seconds(self) -> float:
         """Seconds spent painting since the last call (the dashboard's frame budget)."""

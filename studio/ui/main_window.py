@@ -62,6 +62,7 @@ class MainWindow(QMainWindow):
     areas, which import pyqtgraph, right after that first paint; :attr:`ready` fires when they exist."""
 
     ready = Signal()
+    first_painted = Signal()  # lazy windows: the shell is on screen, the areas are about to be built
 
     def __init__(self, registry: HandlerRegistry | None = None, backend: str = "pytorch", *,
                  restore_settings: bool = True, lazy: bool = False) -> None:
@@ -114,6 +115,7 @@ class MainWindow(QMainWindow):
     @Slot()
     def _build_after_paint(self) -> None:
         self._placeholder.painted.disconnect(self._build_after_paint)
+        self.first_painted.emit()
         QTimer.singleShot(0, self.build_areas)
 
     @Slot()
@@ -150,7 +152,7 @@ class MainWindow(QMainWindow):
         from studio.ui.areas.train_area import TrainArea
         from studio.ui.run_bridge import RunBridge
 
-        self.bridge = RunBridge(self)
+        self.bridge = RunBridge(self, max_rate=float(os.environ.get("STUDIO_DRAIN_HZ", "30")))
         self.data_area = DataArea(self.state, self.tasks)
         self.model_area = ModelArea(self.state, self.tasks)
         self.train_area = TrainArea(self.state, self.bridge, self.backend)
@@ -425,9 +427,10 @@ class MainWindow(QMainWindow):
             if answer != QMessageBox.StandardButton.Yes:
                 event.ignore()
                 return
+            self.train_area.keep_autosave = True  # what was trained is kept: the next start offers to resume
             self.bridge.cancel()
             self.bridge.wait()
-            QApplication.processEvents()  # deliver the run's end, so its autosave marker is cleared
+            QApplication.processEvents()  # deliver the run's end to the areas
         if not self._closing:
             self._closing = True
             if self._built:

@@ -10,6 +10,8 @@ queue is never flooded, whatever the step rate.
 from __future__ import annotations
 
 import logging
+import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -36,7 +38,7 @@ class _Job(QThread):
     def run(self) -> None:  # runs in the worker thread
         try:
             result = self._call(self._request, events=self._stream.emit, control=self._control)
-        except Exception as exc:  # noqa: BLE001 - nothing may vanish inside the thread
+        except BaseException as exc:  # noqa: BLE001 - nothing may vanish inside the thread (SystemExit from user code too)
             self.failed.emit(error_dict(exc, "run"))
         else:
             self.done.emit(result)
@@ -59,6 +61,7 @@ class RunBridge(QObject):
         self._stream: EventStream = EventStream()
         self.control = RunControl()
         self.deliveries = 0
+        self.delivery_cpu_s: deque[float] = deque(maxlen=10_000)  # GUI-thread CPU time per delivery
         self.owner: object | None = None  # the area whose run this is; others ignore its signals
 
     @property
@@ -97,7 +100,9 @@ class RunBridge(QObject):
         batch = self._stream.drain()
         if batch:
             self.deliveries += 1
-            self.events.emit(batch)
+            started = time.thread_time()
+            self.events.emit(batch)  # the receivers run now, on this (the GUI) thread
+            self.delivery_cpu_s.append(time.thread_time() - started)
 
     def _finish(self) -> None:
         self._timer.stop()

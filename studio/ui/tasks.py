@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import itertools
 import logging
+import sys
 import threading
 import weakref
 from collections.abc import Callable
@@ -37,14 +38,40 @@ def _shutdown_all() -> None:
         runner.shutdown(10_000)
 
 
+_warm_lock = threading.Lock()
+_warmed: set[tuple[int, str]] = set()
+
+
 class Backend:
-    """The handlers of one backend, looked up lazily (the lookup imports torch, so only workers call it)."""
+    """The handlers of one backend, looked up lazily (the lookup imports torch, so only workers call it).
+
+    The first call of any thread loads the backend and runs its ``warm_up`` (first-use imports such as
+    ``torch._dynamo``) under one lock, and every other thread waits for it: torch's lazy imports are
+    not safe when two threads trigger them at once ("partially initialized module").
+    """
 
     def __init__(self, registry: HandlerRegistry | None = None, name: str = "pytorch") -> None:
         self.registry = registry or default_registry()
         self.name = name
 
+    def ensure_ready(self) -> None:
+        key = (id(self.registry), self.name)
+        if key in _warmed:
+            return
+        with _warm_lock:
+            if key in _warmed:
+                return
+            try:
+                self.registry.operations(self.name)  # loads the backend (imports torch)
+                handlers = sys.modules.get(f"studio.backend.{self.name}.handlers")
+                warm = getattr(handlers, "warm_up", None)
+                if warm is not None:
+                    warm()
+            finally:
+                _warmed.add(key)  # a failure shows up again, clearly, in the call that needs it
+
     def call(self, operation: str, request: Any, **kwargs: Any) -> Any:
+        self.ensure_ready()
         return self.registry.get(self.name, operation)(request, **kwargs)
 
     def caller(self, operation: str) -> Callable[..., Any]:
@@ -80,7 +107,7 @@ class _Worker(QObject):
             return
         try:
             result = self._backend.call(operation, request)
-        except Exception as exc:  # noqa: BLE001 - nothing may vanish inside the thread
+        except BaseException as exc:  # noqa: BLE001 - nothing may vanish inside the thread (SystemExit from user code too)
             self.failed.emit(job, error_dict(exc, operation))
         else:
             self.done.emit(job, result)

@@ -175,6 +175,16 @@ def _trainer(change: Callable[[dict], dict]) -> Callable[[dict], dict]:
     return lambda s: {**s, "extra": {**s["extra"], "trainer": change(dict(s["extra"]["trainer"]))}}
 
 
+def _optimizer_slot(value: object) -> Callable[[dict], dict]:
+    """Replace the optimiser's state of its first parameter (a ``$dict`` of ``[id, slot]`` pairs)."""
+
+    def edit(s: dict) -> dict:
+        s["optimizer"]["state"]["$dict"][0][1] = value
+        return s
+
+    return edit
+
+
 # name -> (edit, the codes it may raise); every case is applied to a model and to a training checkpoint
 CORPUS: dict[str, tuple[Edit, set[str]]] = {
     "header_larger_than_file": (lambda d, p: struct.pack("<Q", len(d)) + d[8:], {"checkpoint.corrupt"}),
@@ -226,6 +236,9 @@ CORPUS: dict[str, tuple[Edit, set[str]]] = {
     "preprocessing_a_number": (_rewrite(document=_set("preprocessing", 7)), {"checkpoint.corrupt"}),
     "metrics_a_list": (_rewrite(document=_set("metrics", [1, 2])), {"checkpoint.corrupt"}),
     "aliases_a_list": (_rewrite(document=_set("aliases", [["a", "b"]])), {"checkpoint.corrupt"}),
+    "aliases_a_number": (_rewrite(document=_set("aliases", 5)), {"checkpoint.corrupt"}),
+    "alias_to_a_list": (_rewrite(document=_set("aliases", {"extra.weight": ["head.weight"]})),
+                        {"checkpoint.corrupt"}),
     "alias_to_nothing": (_rewrite(document=_set("aliases", {"extra.weight": "nowhere"})), {"checkpoint.corrupt"}),
     "training_config_invalid": (_rewrite(document=_set("training_config", {"epochs": "many"})),
                                 {"checkpoint.corrupt"}),
@@ -245,6 +258,7 @@ TRAINING_CORPUS: dict[str, tuple[Edit, set[str]]] = {
     "trainer_state_of_wrong_type": (_rewrite(state=_trainer(_set("early_stopping", 3))), {"checkpoint.corrupt"}),
     "trainer_seed_a_list": (_rewrite(state=_trainer(_set("seed", [1]))), {"checkpoint.corrupt"}),
     "trainer_task_changed": (_rewrite(state=_trainer(_set("task", "regression"))), {"checkpoint.incompatible"}),
+    "optimizer_slot_a_list": (_rewrite(state=_optimizer_slot([])), {"checkpoint.corrupt"}),
     "training_kind_without_config": (_rewrite(document=_set("training_config", None)), {"checkpoint.corrupt"}),
 }
 

@@ -185,11 +185,20 @@ def test_mutated_numpy_files_load_or_give_data_errors(folder: pathlib.Path, name
 # -- checkpoints -----------------------------------------------------------------------------------
 
 
+class Saved(list):
+    """(bytes, tensors, metadata) of a model and of a training checkpoint; a short repr for failure reports."""
+
+    def __repr__(self) -> str:
+        return "<a model and a training checkpoint>"
+
+    _repr_pretty_ = None  # hypothesis prints arguments with its pretty printer: use __repr__
+
+
 @pytest.fixture(scope="module")
-def saved(registry, trained, tmp_path_factory) -> list[tuple[bytes, dict, dict]]:
+def saved(registry, trained, tmp_path_factory) -> Saved:
     """A model and a training checkpoint: (bytes, tensors, metadata) of each."""
     folder = tmp_path_factory.mktemp("valid")
-    out = []
+    out = Saved()
     for training_state in (False, True):
         path = folder / f"valid{int(training_state)}.safetensors"
         registry.call("pytorch", "save", SaveRequest(model=trained.model, path=str(path),

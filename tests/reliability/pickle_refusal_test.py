@@ -22,6 +22,9 @@ from studio.backend.core.requests import LoadRequest, TrainConfig, TrainRequest
 
 NAMES = ("weights.pt", "weights.pth", "pytorch_model.bin", "last.ckpt", "model.safetensors", "model")
 FORMATS = ("torch-zip", "torch-legacy", "pickle-0", "pickle-2", "pickle-4", "pickle-5")
+# every name a person could give it (as torch.save writes it), and every format under a torch name and renamed
+CASES = sorted({(name, "torch-zip") for name in NAMES} | {(name, fmt) for fmt in FORMATS
+                                                          for name in ("weights.pt", "model.safetensors")})
 
 
 class MarkerFile:
@@ -66,8 +69,7 @@ def spies(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
 
 @pytest.mark.req("REQ-S03", "REQ-H11")
 @pytest.mark.filterwarnings("ignore::UserWarning")  # torch's restricted unpickler notes old protocols
-@pytest.mark.parametrize("fmt", FORMATS)
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize(("name", "fmt"), CASES)
 def test_a_code_running_pickle_is_refused_by_every_handler_and_never_unpickled(
         registry, trained, tmp_path: pathlib.Path, spies: list[dict], name: str, fmt: str) -> None:
     marker = tmp_path / "code-ran"

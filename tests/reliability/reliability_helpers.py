@@ -45,3 +45,15 @@ def os_thread_count() -> int:
 
 def python_threads() -> list[str]:
     return sorted(t.name for t in threading.enumerate())
+
+
+def os_thread_names() -> list[str]:
+    """The kernel's name of each thread of this process (a QThread's object name, ``python``, ...)."""
+    names = []
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/comm", encoding="utf-8") as f:
+                names.append(f.read().strip())
+        except OSError:  # the thread ended while we looked
+            pass
+    return sorted(names)

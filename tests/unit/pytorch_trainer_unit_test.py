@@ -47,9 +47,16 @@ from studio.backend.pytorch.trainer import (
 )
 from studio.backend.pytorch.trainer import precision as precision_module
 
-torch.set_num_threads(1)
-
 N, FEATURES, CLASSES = 256, 8, 3
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models run fastest and most steadily on one thread; other modules get theirs back."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 # -- helpers -----------------------------------------------------------------------------------

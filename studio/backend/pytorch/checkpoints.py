@@ -136,7 +136,7 @@ def load_trained(path: str, device: str | torch.device = "cpu") -> TrainedModel:
         trainer_state["optimizer"] = _fresh_optimizer_state(trainer)
         trainer.load_state_dict(trainer_state)
         trainer.optimizer.load_state_dict(state["optimizer_state_dict"])
-    _own_memory(model, trainer.optimizer)
+        _own_memory(model, trainer.optimizer)
     tm.trainer = trainer
     return tm
 

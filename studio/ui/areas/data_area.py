@@ -327,6 +327,7 @@ class DataArea(QWidget):
         if kind == "images":
             self.grid.set_images(preview.get("images", []), [str(x) for x in preview.get("labels", [])])
             self.preview.setCurrentWidget(self.grid)
+            self._share_space(self.grid.cell + 60)
             return
         if kind == "series":
             rows = preview.get("rows", [])
@@ -344,6 +345,13 @@ class DataArea(QWidget):
                 self.table.setItem(r, c, QTableWidgetItem(_cell(value)))
         self.table.resizeColumnsToContents()
         self.preview.setCurrentWidget(self.table)
+        self._share_space(320)
+
+    def _share_space(self, preview_height: int) -> None:
+        """Give the preview what it needs (a row of pictures needs less than a table) and the rest to the chart."""
+        total = sum(self.splitter_right.sizes())
+        if total > 0:
+            self.splitter_right.setSizes([min(preview_height, total // 2), total - min(preview_height, total // 2)])
 
 
 def _cell(value: object) -> str:

@@ -63,6 +63,7 @@ class TrainArea(QWidget):
         self.last_error: dict | None = None
         self.last_request: TrainRequest | None = None
         self.autosave_enabled = True
+        self.keep_autosave = False  # set when Studio closes mid-run: the next start offers to resume (REQ-U04)
         self._autosave: Autosave | None = None
         self._run_key = ""
         self._total_steps = 0
@@ -466,7 +467,8 @@ class TrainArea(QWidget):
 
     def _end_run(self) -> None:
         if self._autosave is not None:
-            self._autosave.end()
+            if not self.keep_autosave:
+                self._autosave.end()
             self._autosave = None
         self.dashboard.redraw(force=True)
         if self._last_step is not None:

@@ -9,6 +9,7 @@ of core events delivered by the coalesced drain.
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
@@ -104,6 +105,14 @@ class Dashboard(QWidget):
         self._pending = QTimer(self)
         self._pending.setSingleShot(True)
         self._pending.timeout.connect(self._draw_pending)
+        self._slices: list[LiveChart] = []
+        self._slice_timer = QTimer(self)
+        self._slice_timer.setSingleShot(True)
+        self._slice_timer.setInterval(0)
+        self._slice_timer.timeout.connect(self._draw_slice)
+        self._frame_started = 0.0
+        self._frame_cost = 0.0
+        self.slice_cpu_s: deque[float] = deque(maxlen=10_000)  # GUI-thread CPU time per chart update
 
     # -- runs ---------------------------------------------------------------------------------
     def new_run(self, description: str = "") -> RunEntry:
@@ -233,32 +242,56 @@ class Dashboard(QWidget):
                                              [values[metric]])
 
     def redraw(self, force: bool = False) -> bool:
-        """Draw what arrived, unless that would exceed the GUI-time budget; True if it drew.
+        """Draw what arrived, unless that would exceed the GUI-time budget; True if a frame began.
 
         A frame (setting the curves and painting the four charts) costs a few milliseconds on a
         fast machine and tens on a slow one, and every millisecond the GUI thread holds the GIL is
         taken from the training thread. So frames are spaced at least ``1 / max_rate`` apart and
         at least ``cost / duty`` apart: charts stay live while the GUI uses at most ``duty`` of the
-        time. A skipped frame is drawn later by a timer, so the last points always appear.
+        time. A frame is drawn one chart per event-loop turn, so the loop is never held for the
+        whole frame; a skipped frame is drawn later by a timer, so the last points always appear.
+        ``force`` draws everything at once (the end of a run) and fits the views to the data.
         """
+        if force:
+            self._slices.clear()
+            self._slice_timer.stop()
+            self._pending.stop()
+            drawn = sum(chart.redraw() for chart in self.charts.values())
+            for chart in self.charts.values():
+                if chart.following:
+                    chart.fit_view(tight=True)
+            self.frames += 1 if drawn else 0
+            return bool(drawn)
+        if self._slices:
+            return False  # the frame in progress takes the new points too
         now = time.perf_counter()
-        if not force and now < self._next_frame:
+        if now < self._next_frame:
             if not self._pending.isActive():
                 self._pending.start(max(1, int((self._next_frame - now) * 1000)))
             return False
         self._pending.stop()
-        started = time.perf_counter()
-        drawn = sum(chart.redraw() for chart in self.charts.values())
-        if force:
-            for chart in self.charts.values():
-                if chart.following:
-                    chart.fit_view(tight=True)
-        if drawn:
-            self.frames += 1
-            cost = time.perf_counter() - started + sum(c.take_paint_seconds() for c in self.charts.values())
-            self.last_frame_cost = cost
-            self._next_frame = started + max(1.0 / self.max_rate, cost / self.duty)
-        return bool(drawn)
+        self._slices = [c for c in self.charts.values() if c.has_new_points]
+        if not self._slices:
+            return False
+        self.frames += 1
+        self._frame_started = now
+        self._frame_cost = sum(c.take_paint_seconds() for c in self.charts.values())  # the last frame's paints
+        self._draw_slice()
+        return True
+
+    @Slot()
+    def _draw_slice(self) -> None:
+        if not self._slices:
+            return
+        started, cpu = time.perf_counter(), time.thread_time()
+        self._slices.pop(0).redraw()
+        self._frame_cost += time.perf_counter() - started
+        self.slice_cpu_s.append(time.thread_time() - cpu)
+        if self._slices:
+            self._slice_timer.start()
+        else:
+            self.last_frame_cost = self._frame_cost
+            self._next_frame = self._frame_started + max(1.0 / self.max_rate, self._frame_cost / self.duty)
 
     @Slot()
     def _draw_pending(self) -> None:

@@ -112,6 +112,10 @@ def open_checkpoint(path: str | os.PathLike[str], *, verify: bool) -> tuple[Head
         _refuse_pickle(p)
         header = read_header(p)
         doc, written = parse_doc(header.metadata.get(DOC_KEY), p.name)
+        aliases = doc.get("aliases") or {}
+        if not isinstance(aliases, dict) or not all(isinstance(v, str) for v in aliases.values()):
+            raise CheckpointError(f"{p.name!r} is not a valid checkpoint: its map of tied tensors is damaged.",
+                                  code="checkpoint.corrupt", field="path", value=str(p))
         if written >= (1, 0):
             record = verify_header(header)
             if verify:

@@ -150,7 +150,8 @@ class Trainer:
         except (RuntimeError, TypeError) as exc:
             raise ValidationError(f"Unknown device {device!r}.", field="device", value=str(device)) from exc
         try:
-            self.model = model.to(self.device)
+            on_device = all(t.device == self.device for t in (*model.parameters(), *model.buffers()))
+            self.model = model if on_device else model.to(self.device)
         except (RuntimeError, AssertionError) as exc:  # torch asserts when a backend is not compiled in
             raise DeviceUnavailableError(f"The device {device!r} is not available ({exc}).", field="device",
                                          value=str(device), hint="Choose an available device, such as cpu.") from exc
@@ -316,19 +317,20 @@ class Trainer:
         """Mean loss and metric over the held-out split, in eval mode (one host sync)."""
         self.model.eval()
         try:
-            rows, counts = [], []
+            losses, metrics, counts = [], [], []
             for start in range(0, len(x), self.config.batch_size):
                 xb = self._to_device(x[start:start + self.config.batch_size])
                 yb = self._to_device(y[start:start + self.config.batch_size])
                 with self.precision.autocast():
                     out = self.model(xb)
-                    rows.append(torch.stack((self.loss(out, yb), self.loss.metric_total(out, yb))))
+                    losses.append(self.loss(out, yb))
+                metrics.append(self.loss.metric_total(out, yb))
                 counts.append((len(yb), self.loss.metric_count(yb)))
-            values = torch.stack(rows).tolist()
+            loss_values, metric_values = torch.stack(losses).tolist(), torch.stack(metrics).tolist()
         finally:
             self.model.train()
         stats = RunningStats()
-        for (size, count), (loss, metric) in zip(counts, values):
+        for (size, count), loss, metric in zip(counts, loss_values, metric_values):
             stats.update(size, {"loss": loss, self.loss.metric: metric / count})
         return stats.means()
 
