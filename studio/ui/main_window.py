@@ -152,7 +152,7 @@ class MainWindow(QMainWindow):
         from studio.ui.areas.train_area import TrainArea
         from studio.ui.run_bridge import RunBridge
 
-        self.bridge = RunBridge(self, max_rate=float(os.environ.get("STUDIO_DRAIN_HZ", "30")))
+        self.bridge = RunBridge(self)
         self.data_area = DataArea(self.state, self.tasks)
         self.model_area = ModelArea(self.state, self.tasks)
         self.train_area = TrainArea(self.state, self.bridge, self.backend)

@@ -142,5 +142,5 @@ def test_a_real_trainer_run_of_ten_thousand_steps_is_not_held_back_by_a_slow_con
           f"({emit_s / fit_s:.1%}); consumer busy {consumer.busy_s:.2f} s in {coalescer.deliveries} deliveries; "
           f"largest backlog {max(consumer.backlog)} events")
     assert emit_s < 0.1 * fit_s
-    slow = sorted(sink.durations)[int(0.999 * len(sink.durations))]
+    slow = sorted(sink.durations)[int(0.99 * len(sink.durations))]  # coupling would hit every delivery (~3%)
     assert slow < consumer.pause_s, f"emit waited like a delivery ({slow * 1e3:.1f} ms)"

@@ -72,6 +72,7 @@ class TrainArea(QWidget):
         self._started_at = 0.0
         self._last_step: StepStats | None = None
         self._next_progress = 0.0
+        self._next_memory = 0.0
         self._build()
         self.bridge.events.connect(self._on_events)
         self.bridge.finished.connect(self._on_finished)
@@ -422,7 +423,8 @@ class TrainArea(QWidget):
         memory = event.metrics.get("device_mem_bytes")
         if memory is not None:
             self.device.show_memory(memory, "on the device")
-        else:
+        elif time.monotonic() >= self._next_memory:  # reading /proc costs more than the rest together
+            self._next_memory = time.monotonic() + 1.0
             self.device.show_memory(process_memory_bytes(), "(Studio process)")
 
     @Slot(object)

@@ -82,19 +82,27 @@ class DiskImageBatches:
         self.sampler.epoch, self.sampler.start_batch = epoch, start_batch
         iterator = iter(self.loader)
         b = start_batch
-        while True:
-            try:
-                xb, yb = next(iterator)
-            except StopIteration:
-                return
-            except DataError as exc:  # a worker re-raises with the text only: restore a specific code
-                if exc.code != DataError.default_code:
-                    raise
-                message = exc.message.strip().splitlines()[-1].split("] ", 1)[-1]
-                raise DataError(message, code="data.bad_image", field="path") from exc
-            if self.preprocessing is not None:
-                xb = self.preprocessing.apply(xb)
-            if self.augment is not None:
-                xb = self.augment(xb, derive_seed(self.seed, epoch, b))
-            b += 1
-            yield xb, yb
+        try:
+            while True:
+                try:
+                    xb, yb = next(iterator)
+                except StopIteration:
+                    return
+                except DataError as exc:  # a worker re-raises with the text only: restore a specific code
+                    if exc.code != DataError.default_code:
+                        raise
+                    message = exc.message.strip().splitlines()[-1].split("] ", 1)[-1]
+                    raise DataError(message, code="data.bad_image", field="path") from exc
+                if self.preprocessing is not None:
+                    xb = self.preprocessing.apply(xb)
+                if self.augment is not None:
+                    xb = self.augment(xb, derive_seed(self.seed, epoch, b))
+                b += 1
+                yield xb, yb
+        finally:
+            # Stop the workers now: after an error (or an epoch left early) the iterator lives on in the
+            # traceback, and when the garbage collector ends it, its queues may already be gone, so each
+            # worker is waited for 5 s (a 10 s freeze of whatever thread collects it).
+            shutdown = getattr(iterator, "_shutdown_workers", None)
+            if shutdown is not None:
+                shutdown()
