@@ -7,6 +7,10 @@ saved by the ``save`` handler) damaged in one way, and it goes through the handl
 ``checkpoint.*`` code naming the file, and the model store must be unchanged (no partial model).
 The metadata cases include documents with a valid checksum that are not Studio's, or are Studio's
 with entries of the wrong type, since a checksum is no protection against a file edited on purpose.
+
+Two things people do with files they got from others close the module: save a loaded checkpoint
+again, and keep using it while another program rewrites the file in place (loading maps the file; a
+model still mapped from it would die with SIGBUS, so that case runs in a forked child).
 """
 
 from __future__ import annotations
@@ -331,6 +335,21 @@ def test_a_folder_named_like_a_checkpoint_is_not_found(registry, tmp_path: pathl
     (tmp_path / "folder.safetensors").mkdir()
     _refused(registry, tmp_path / "folder.safetensors", {"checkpoint.not_found"},
              LoadRequest(path=str(tmp_path / "folder.safetensors")))
+
+
+@pytest.mark.req("REQ-H15", "REQ-S01")
+@pytest.mark.parametrize("kind", ["model", "training"])
+def test_a_loaded_checkpoint_saves_again_and_the_copy_loads(registry, checkpoints, tmp_path, kind) -> None:
+    path = tmp_path / "received.safetensors"
+    path.write_bytes(checkpoints[kind])
+    loaded = registry.call("pytorch", "load", LoadRequest(path=str(path)))
+    copy = tmp_path / "copy.safetensors"
+    saved = registry.call("pytorch", "save", SaveRequest(model=loaded.model, path=str(copy),
+                                                         training_state=kind == "training"))
+    again = registry.call("pytorch", "load", LoadRequest(path=saved.path))
+    ignore = {"created_utc", "versions"}
+    assert {k: v for k, v in again.metadata.items() if k not in ignore} == \
+        {k: v for k, v in loaded.metadata.items() if k not in ignore}
 
 
 def _in_child(work: Callable[[], None], timeout_s: float = 120.0) -> int:

@@ -2,11 +2,12 @@
 
 The serialisation unit tests kill a forked ``save_model`` loop at random moments. Here the saving
 process goes through the real ``save`` handler (model and training checkpoints of a trained digits
-model) and is killed with SIGKILL at chosen points of the write: at a random byte offset of the file
-being written, before the fsync, before the rename and just after it; then at random moments of a
-saving loop. After every kill the previous checkpoint is byte-identical (or, after the rename, the new
-one is complete) and loads through the ``load`` handler; the temporary file the kill left behind is
-gone after the next save (or load). An exception raised in the middle of a save, by the handler or by
+model) and is killed with SIGKILL at chosen points of the write (24 trials): at a random byte offset of
+the file being written (data or header, including the final rewrite of the header with its checksums),
+before the fsync, before the rename and just after it; then at random moments of a saving loop (12
+trials). After every kill the previous checkpoint is byte-identical (or, after the rename, the new one
+is complete) and loads through the ``load`` handler; the temporary file the kill left behind is gone
+after the next save (or load). An exception raised in the middle of a save, by the handler or by
 the autosave of a running ``train``, leaves the previous file intact, and the run resumes from it to
 the same weights as an uninterrupted run.
 """
@@ -18,6 +19,7 @@ import os
 import pathlib
 import random
 import signal
+import struct
 import sys
 import tempfile
 import time
@@ -137,7 +139,8 @@ def _save_forever(registry, model: str, path: pathlib.Path, generation: int, rea
 def test_a_save_killed_at_any_point_keeps_the_previous_checkpoint(registry, model, tmp_path: pathlib.Path) -> None:
     rng = random.Random(20240611)
     path = tmp_path / "model.safetensors"
-    points = ["write"] * (KILL_TRIALS - 8) + ["fsync", "rename", "renamed"] * 2 + ["write", "write"]
+    # data and header are written, then the header again with the checksums: "rewrite" dies in that last write
+    points = ["write"] * (KILL_TRIALS - 8) + ["fsync", "rename", "renamed"] * 2 + ["rewrite", "rewrite"]
     generation = 1
     for trial, point in enumerate(points):
         training_state = trial % 2 == 1
@@ -145,6 +148,8 @@ def test_a_save_killed_at_any_point_keeps_the_previous_checkpoint(registry, mode
         registry.call("pytorch", "save", SaveRequest(model=model, path=str(path), training_state=training_state))
         previous = path.read_bytes()
         offset = rng.randrange(len(previous))  # the new file has the same size: anywhere in it
+        if point == "rewrite":
+            point, offset = "write", len(previous) + rng.randrange(struct.unpack("<Q", previous[:8])[0])
         new = generation + 1
         status = reap(fork(functools.partial(_save_and_die, registry, model, path, new, training_state, point, offset)))
         assert status == -signal.SIGKILL, f"trial {trial} ({point} at {offset}): the child was not killed ({status})"
