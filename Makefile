@@ -21,7 +21,9 @@ studio: $(STAMP)
 ## Run the whole suite: lint, layering, tests; regenerates specs/TRACEABILITY.md from the run.
 test: $(STAMP)
 	$(PY) -m ruff check studio tests benchmarks tools
-	$(PY) -m pytest --traceability=specs/TRACEABILITY.md $(PYTEST_ARGS)
+	@rm -f .pytest_cache/hang.txt
+	$(PY) -m pytest --traceability=specs/TRACEABILITY.md $(PYTEST_ARGS) \
+		|| { status=$$?; cat .pytest_cache/hang.txt 2>/dev/null; exit $$status; }
 
 lint: $(STAMP)
 	$(PY) -m ruff check studio tests benchmarks tools

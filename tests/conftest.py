@@ -7,6 +7,7 @@ that the specs in `specs/` do not define is a collection error, so a typo cannot
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import pathlib
 import re
@@ -41,6 +42,39 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             "Unknown requirement IDs in @pytest.mark.req (IDs are defined by headings in specs/*.md):\n  "
             + "\n  ".join(bad)
         )
+
+
+#: Where the watchdog writes every thread's stack when a test hangs past its timeout (``make test`` prints it).
+HANG_REPORT = pathlib.Path(__file__).resolve().parent.parent / ".pytest_cache" / "hang.txt"
+#: Seconds past a test's own timeout before the watchdog ends the process.
+HANG_GRACE_S = 90.0
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):  # noqa: ANN201 - a hook wrapper
+    """A hard backstop for pytest-timeout's signal method, which cannot interrupt a thread stuck in C code.
+
+    A test blocked inside Qt or torch (a deadlock) never returns to the interpreter, so SIGALRM's
+    handler never runs and the run would hang until CI's own limit. faulthandler's watchdog is a C
+    thread: past the test's timeout plus a grace period it writes the stack of every thread to
+    ``HANG_REPORT`` and ends the process with exit status 1, so the run fails in minutes, with the place.
+    """
+    marker = item.get_closest_marker("timeout")
+    limit = float(marker.args[0]) if marker is not None and marker.args else float(item.config.getini("timeout") or 0)
+    report = None
+    if limit > 0:
+        HANG_REPORT.parent.mkdir(parents=True, exist_ok=True)
+        report = open(HANG_REPORT, "w", encoding="utf-8")  # noqa: SIM115 - held open for the C watchdog
+        report.write(f"hang in {item.nodeid} (no end after {limit + HANG_GRACE_S:.0f} s); stacks of all threads:\n")
+        report.flush()
+        faulthandler.dump_traceback_later(limit + HANG_GRACE_S, exit=True, file=report)
+    try:
+        yield
+    finally:
+        if report is not None:
+            faulthandler.cancel_dump_traceback_later()
+            report.close()
+            HANG_REPORT.unlink(missing_ok=True)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
