@@ -11,6 +11,7 @@ import faulthandler
 import os
 import pathlib
 import re
+import sys
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("STUDIO_LOG_DIR", str(pathlib.Path(__file__).resolve().parent.parent / ".pytest_cache" / "logs"))
@@ -71,10 +72,20 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):  #
     try:
         yield
     finally:
+        _collect_like_the_window()
         if report is not None:
             faulthandler.cancel_dump_traceback_later()
             report.close()
             HANG_REPORT.unlink(missing_ok=True)
+
+
+def _collect_like_the_window() -> None:
+    """After a test: what the window's GUI-thread collector does once a second (it turns automatic
+    collection off for the process; tests that never spin the event loop must not pile up cycles)."""
+    gui_gc = sys.modules.get("studio.ui.gui_gc")
+    collector = gui_gc.collector() if gui_gc is not None else None
+    if collector is not None:
+        collector.check()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

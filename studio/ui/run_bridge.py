@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 from studio.backend.core.handler import RunControl
 from studio.backend.core.stats_delivery import EventStream
 from studio.ui.errors import error_dict
+from studio.ui.gui_gc import collect_on_gui_thread
 
 __all__ = ["RunBridge"]
 
@@ -54,6 +55,7 @@ class RunBridge(QObject):
 
     def __init__(self, parent: QObject | None = None, max_rate: float = 30.0) -> None:
         super().__init__(parent)
+        collect_on_gui_thread()  # a cycle of widgets must never be freed by the trainer's thread (a deadlock)
         self._timer = QTimer(self)
         self._timer.setInterval(max(1, int(1000 / max_rate)))
         self._timer.timeout.connect(self._drain)

@@ -24,6 +24,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from studio.backend.core.registry import HandlerRegistry, default_registry
 from studio.ui.errors import error_dict
+from studio.ui.gui_gc import collect_on_gui_thread
 
 __all__ = ["Backend", "TaskRunner"]
 
@@ -122,6 +123,7 @@ class TaskRunner(QObject):
 
     def __init__(self, backend: Backend, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        collect_on_gui_thread()  # a cycle of widgets must never be freed by the worker (a deadlock)
         self.backend = backend
         self._ids = itertools.count(1)
         self._pending: dict[int, _Pending] = {}

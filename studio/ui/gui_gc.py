@@ -1,0 +1,74 @@
+"""Python's cyclic garbage collector runs on the GUI thread only, once Studio has worker threads.
+
+Python collects reference cycles in whichever thread happens to allocate when a generation's
+threshold is crossed. When that is a worker (the trainer, the task runner) and the cycle holds the
+wrapper of a closed widget, the widget's C++ destructor runs in the worker: it locks Qt's object
+mutexes while shiboken waits for the GIL that the GUI thread holds as it deletes another object,
+and both threads wait for ever (seen in the suite: a test stuck in ``QObject::~QObject`` with the
+task thread collecting garbage in the middle of an ``import``).
+
+:func:`collect_on_gui_thread` turns automatic collection off and collects on a GUI-thread timer,
+generation by generation with Python's own thresholds, so a cycle is freed within a second and
+always on the GUI thread. It is pyqtgraph's ``GarbageCollector`` idea; that class is not used
+because importing it imports all of pyqtgraph, which the window defers until after its first paint.
+Headless use (the CLI, ``torchrun``) never calls this and keeps Python's default collector.
+"""
+
+from __future__ import annotations
+
+import gc
+
+from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Slot
+
+__all__ = ["GuiThreadCollector", "collect_on_gui_thread", "collector"]
+
+_collector: GuiThreadCollector | None = None
+
+
+class GuiThreadCollector(QObject):
+    """Collects on a timer of the thread it is made in (the GUI thread), with gc's thresholds."""
+
+    def __init__(self, interval_ms: int = 1000, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.thresholds = gc.get_threshold()
+        self.collections = 0
+        self._timer = QTimer(self)
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self.check)
+        gc.disable()
+        self._timer.start()
+
+    @Slot()
+    def check(self) -> None:
+        """Collect the generations whose counts passed their thresholds (what gc would have done)."""
+        counts = gc.get_count()
+        generation = -1
+        for g in range(3):
+            if counts[g] <= self.thresholds[g]:
+                break
+            generation = g
+        if generation >= 0:
+            gc.collect(generation)
+            self.collections += 1
+
+
+def collect_on_gui_thread() -> GuiThreadCollector | None:
+    """Install the collector once per process (call from the GUI thread before starting a worker)."""
+    global _collector
+    app = QCoreApplication.instance()
+    if _collector is not None or app is None or QThread.currentThread() is not app.thread():
+        return _collector
+    _collector = GuiThreadCollector(parent=app)
+    _collector.destroyed.connect(_forget)
+    return _collector
+
+
+def collector() -> GuiThreadCollector | None:
+    return _collector
+
+
+def _forget() -> None:
+    """The application went away with its collector: give collection back to Python."""
+    global _collector
+    _collector = None
+    gc.enable()
