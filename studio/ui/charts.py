@@ -72,6 +72,7 @@ class LiveChart(pg.PlotWidget):
         self._curves: dict[str, pg.PlotDataItem] = {}
         self._labels: dict[str, str] = {}
         self._hidden: set[str] = set()
+        self._in_legend: set[str] = set()
         self._dirty: set[str] = set()
         self.redraws = 0
         self._paint_seconds = 0.0
@@ -86,7 +87,7 @@ class LiveChart(pg.PlotWidget):
             colour = colour or SERIES_COLOURS.get(name.rsplit(" ", 1)[-1], (100, 100, 100))
             pen = pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine)
             pen.setCosmetic(True)
-            curve = self.plot(name=label or name, pen=pen, symbol=symbol, symbolSize=6, symbolBrush=colour,
+            curve = self.plot(pen=pen, symbol=symbol, symbolSize=6, symbolBrush=colour,
                               symbolPen=None)
             curve.setClipToView(True)
             curve.setDownsampling(auto=True, method="peak")
@@ -99,6 +100,14 @@ class LiveChart(pg.PlotWidget):
     def add_points(self, name: str, xs: np.ndarray | list[float], ys: np.ndarray | list[float]) -> None:
         self.series(name).extend(xs, ys)
         self._dirty.add(name)
+        if name not in self._in_legend:
+            self._show_in_legend(name)
+
+    def _show_in_legend(self, name: str) -> None:
+        """A series enters the legend with its first points (so one made ahead of its data shows no empty entry)."""
+        if self.legend is not None and name not in self._hidden and self._histories[name].count:
+            self.legend.addItem(self._curves[name], self._labels[name])
+            self._in_legend.add(name)
 
     @property
     def has_new_points(self) -> bool:
@@ -175,6 +184,7 @@ class LiveChart(pg.PlotWidget):
         self._curves.clear()
         self._labels.clear()
         self._hidden.clear()
+        self._in_legend.clear()
         self._dirty.clear()
         self.following = True
 
@@ -182,8 +192,9 @@ class LiveChart(pg.PlotWidget):
         curve = self._curves.pop(name, None)
         if curve is not None:
             self.removeItem(curve)
-            if self.legend is not None:
+            if name in self._in_legend:
                 self.legend.removeItem(curve)
+        self._in_legend.discard(name)
         self._histories.pop(name, None)
         self._labels.pop(name, None)
         self._hidden.discard(name)
@@ -196,15 +207,18 @@ class LiveChart(pg.PlotWidget):
         curve.setVisible(visible)
         if visible:
             self._hidden.discard(name)
-            if self.legend is not None:
-                self.legend.addItem(curve, self._labels[name])
+            self._show_in_legend(name)
         else:
             self._hidden.add(name)
-            if self.legend is not None:
+            if name in self._in_legend:
                 self.legend.removeItem(curve)
+                self._in_legend.discard(name)
 
     def series_names(self) -> list[str]:
         return list(self._histories)
+
+    def has_series(self, name: str) -> bool:
+        return name in self._histories
 
     def legend_labels(self) -> list[str]:
         if self.legend is None:

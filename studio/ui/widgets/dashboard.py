@@ -131,6 +131,11 @@ class Dashboard(QWidget):
         self.runs_list.addItem(item)
         self.runs_list.blockSignals(False)
         self._update_item(entry)
+        # the curves are made now, before the run starts: a curve costs a few milliseconds of GUI
+        # time, which during the run would be taken from the training thread
+        for chart, kind in ((self.loss_chart, "train"), (self.loss_chart, "val"), (self.lr_chart, "lr"),
+                            (self.throughput_chart, "rate"), (self.metric_chart, "train"), (self.metric_chart, "val")):
+            self._series(chart, entry, kind)
         return entry
 
     def continue_run(self, key: str) -> RunEntry:
@@ -189,7 +194,7 @@ class Dashboard(QWidget):
     # -- data -----------------------------------------------------------------------------------
     def _series(self, chart: LiveChart, entry: RunEntry, kind: str) -> str:
         name = f"{entry.key}/{kind}"
-        if name not in chart.series_names():
+        if not chart.has_series(name):
             dashed = kind == "val"
             # no point symbols: a scatter item costs as much to update as the four curves together
             chart.series(name, colour=entry.colour, dashed=dashed,
@@ -199,7 +204,12 @@ class Dashboard(QWidget):
         return name
 
     def feed(self, batch: list) -> None:
-        """Add a batch of core events of the current run (step and epoch statistics)."""
+        """Add a batch of core events of the current run (step and epoch statistics).
+
+        Every GUI-thread millisecond is taken from the training thread (the GIL), so the batch is
+        gathered into one list per series first and each series gets one ``add_points`` per batch,
+        however many steps and epochs the batch holds (a fast run ends dozens of epochs a second).
+        """
         entry = self.current
         if entry is None:
             return
@@ -208,7 +218,8 @@ class Dashboard(QWidget):
         lrs: list[float] = []
         rates: list[float] = []
         rate = entry.throughput
-        epochs: list[EpochStats] = []
+        val_loss: tuple[list[float], list[float]] = ([], [])
+        metric_points: dict[str, tuple[list[float], list[float]]] = {"train": ([], []), "val": ([], [])}
         for event in batch:
             if isinstance(event, StepStats):
                 steps.append(event.step)
@@ -218,18 +229,23 @@ class Dashboard(QWidget):
                 rate = sps if rate is None else rate + _EMA * (sps - rate)
                 rates.append(rate)
             elif isinstance(event, EpochStats):
-                epochs.append(event)
+                self._gather_epoch(entry, event, val_loss, metric_points)
         entry.throughput = rate
         if steps:
             self.loss_chart.add_points(self._series(self.loss_chart, entry, "train"), steps, losses)
             self.lr_chart.add_points(self._series(self.lr_chart, entry, "lr"), steps, lrs)
             self.throughput_chart.add_points(self._series(self.throughput_chart, entry, "rate"), steps, rates)
-        for event in epochs:
-            self._add_epoch(entry, event)
+        if val_loss[0]:
+            self.loss_chart.add_points(self._series(self.loss_chart, entry, "val"), *val_loss)
+        for kind, (xs, ys) in metric_points.items():
+            if xs:
+                self.metric_chart.add_points(self._series(self.metric_chart, entry, kind), xs, ys)
 
-    def _add_epoch(self, entry: RunEntry, event: EpochStats) -> None:
+    def _gather_epoch(self, entry: RunEntry, event: EpochStats, val_loss: tuple[list[float], list[float]],
+                      metric_points: dict[str, tuple[list[float], list[float]]]) -> None:
         if "loss" in event.val:
-            self.loss_chart.add_points(self._series(self.loss_chart, entry, "val"), [event.step], [event.val["loss"]])
+            val_loss[0].append(event.step)
+            val_loss[1].append(event.val["loss"])
         metric = entry.metric or next((k for k in (*event.val, *event.train) if k != "loss"), "")
         if not metric:
             return
@@ -238,8 +254,8 @@ class Dashboard(QWidget):
             self.metric_chart.set_title(metric.replace("_", " ").capitalize(), metric.replace("_", " "))
         for kind, values in (("train", event.train), ("val", event.val)):
             if metric in values:
-                self.metric_chart.add_points(self._series(self.metric_chart, entry, kind), [event.epoch + 1],
-                                             [values[metric]])
+                metric_points[kind][0].append(event.epoch + 1)
+                metric_points[kind][1].append(values[metric])
 
     def redraw(self, force: bool = False) -> bool:
         """Draw what arrived, unless that would exceed the GUI-time budget; True if a frame began.
