@@ -323,9 +323,10 @@ class DistillArea(QWidget):
         self.progress.setValue(0)
         self.status.setText("Starting: measuring the teacher first…")
         self.bridge.owner = self
-        self.bridge.start(self.backend.caller("distill"), self.state.distill_request())
-        self.state.set_running("distill")
+        request = self.state.distill_request()
+        self.state.set_running("distill")  # the window's updates before the worker starts (they take the GIL)
         self._set_running(True)
+        self.bridge.start(self.backend.caller("distill"), request)
 
     @Slot()
     def stop(self) -> None:

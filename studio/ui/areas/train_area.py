@@ -346,9 +346,10 @@ class TrainArea(QWidget):
         self._last_step = None
         self._next_progress = 0.0
         self.bridge.owner = self
-        self.bridge.start(self.backend.caller("train"), request)
+        # the window's own updates first: once the worker starts, GUI time is taken from its steps (the GIL)
         self.state.set_running("train")
         self._set_running(True)
+        self.bridge.start(self.backend.caller("train"), request)
 
     @Slot()
     def toggle_pause(self) -> None:
