@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import socket
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -106,6 +108,22 @@ def test_every_builtin_loads_without_network(monkeypatch):
     assert digits.num_samples == 1797 and float(digits.x.min()) == 0.0 and float(digits.x.max()) == 1.0
     cancer = builtin("breast_cancer")
     assert cancer.class_names == ("malignant", "benign") and set(cancer.y.flatten().tolist()) == {0.0, 1.0}
+
+
+@pytest.mark.req("REQ-D01")
+def test_digits_come_from_scikit_learns_own_file_without_importing_it():
+    """The default dataset is on the first step's path: read from the wheel's file, no second-long import."""
+    from sklearn.datasets import load_digits
+
+    reference = load_digits()
+    digits = builtin("digits")
+    assert torch.equal(digits.x, torch.from_numpy((reference.images / 16.0).astype(np.float32)).unsqueeze(1))
+    assert torch.equal(digits.y, torch.from_numpy(reference.target.astype(np.int64)))
+    code = ("import sys; from studio.backend.pytorch.data.builtin import load_builtin; "
+            "d = load_builtin('digits'); "
+            "print(d.num_samples, 'sklearn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.split() == ["1797", "False"]
 
 
 @pytest.mark.req("REQ-D01")
