@@ -24,7 +24,7 @@ def _steps(start: int, n: int, epoch: int = 0) -> list[StepStats]:
 
 
 @pytest.mark.req("REQ-U03")
-def test_a_million_steps_stay_bounded_and_every_redraw_takes_under_33_ms(qtbot) -> None:
+def test_a_million_steps_stay_bounded_and_draw_from_first_to_last_step(qtbot) -> None:
     dash = Dashboard()
     qtbot.addWidget(dash)
     dash.resize(1000, 600)
@@ -34,20 +34,29 @@ def test_a_million_steps_stay_bounded_and_every_redraw_takes_under_33_ms(qtbot) 
     chart = dash.loss_chart
     name = "Run 1/train"
     capacity = chart.capacity
-    times = []
     x = np.arange(1, 1_000_001, dtype=np.float64)
     y = 1.0 / np.sqrt(x) + 0.05 * np.sin(x / 50.0)
     for lo in range(0, 1_000_000, 50_000):  # a million step records in 20 deliveries
         chart.add_points(name, x[lo:lo + 50_000], y[lo:lo + 50_000])
-        started = time.perf_counter()
         chart.redraw()
-        chart.repaint()  # the paint a frame costs, synchronously
-        times.append(time.perf_counter() - started)
+        chart.repaint()  # a whole frame, synchronously (its time is benchmarks/gui.py's plot_frame_ms_1m)
     assert chart.point_count(name) == 1_000_000
     assert chart.drawn_points(name) <= 2 * capacity  # min/max buckets, not a million points
     drawn_x = chart._curves[name].xData
     assert drawn_x[0] == 1 and drawn_x[-1] == 1_000_000  # the whole run, first to last step
-    assert max(times) < 0.033, f"slowest redraw {max(times) * 1000:.1f} ms"
+
+
+@pytest.mark.req("REQ-U03", "REQ-U15")
+def test_a_run_without_validation_shows_no_empty_legend_entry(qtbot) -> None:
+    dash = Dashboard()
+    qtbot.addWidget(dash)
+    dash.show()
+    dash.new_run("no validation")  # its curves exist before the run starts, none in the legend yet
+    assert dash.loss_chart.legend_labels() == [] and dash.metric_chart.legend_labels() == []
+    dash.feed(_steps(1, 20) + [EpochStats("r", 0, 20, {"loss": 0.3, "accuracy": 0.8}, {}, 1e-3, 0.1, 3e4)])
+    assert dash.loss_chart.legend_labels() == ["Run 1 train"]  # no validation: no "val" entry
+    assert dash.metric_chart.legend_labels() == ["Run 1 train"]
+    assert dash.count("Loss", "train") == 20
 
 
 @pytest.mark.req("REQ-U03")
