@@ -217,6 +217,17 @@ class LiveChart(pg.PlotWidget):
     def series_names(self) -> list[str]:
         return list(self._histories)
 
+    def cache_series(self, names: list[str] | None = None) -> None:
+        """Paint these curves (default: all) from a cached pixmap until their data or the view changes.
+
+        For the curves of earlier runs, which no longer change: each frame of the current run would
+        otherwise draw every earlier run again, and the GUI time of a frame is taken from the trainer.
+        """
+        for name in self._curves if names is None else names:
+            curve = self._curves.get(name)
+            if curve is not None:
+                curve.curve.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
     def has_series(self, name: str) -> bool:
         return name in self._histories
 

@@ -124,6 +124,8 @@ class Dashboard(QWidget):
         item.setCheckState(Qt.CheckState.Checked)
         item.setData(Qt.ItemDataRole.UserRole, key)
         item.setForeground(_brush(colour))
+        for chart in self.charts.values():
+            chart.cache_series()  # the earlier runs' curves stay as they are: painted from a pixmap
         entry = RunEntry(key, description, colour, item)
         self.runs[key] = entry
         self.current = entry
