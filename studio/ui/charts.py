@@ -217,16 +217,15 @@ class LiveChart(pg.PlotWidget):
     def series_names(self) -> list[str]:
         return list(self._histories)
 
-    def cache_series(self, names: list[str] | None = None) -> None:
-        """Paint these curves (default: all) from a cached pixmap until their data or the view changes.
+    def cache_series(self) -> None:
+        """Paint the curves made so far from a cached pixmap until their data or the view changes.
 
-        For the curves of earlier runs, which no longer change: each frame of the current run would
-        otherwise draw every earlier run again, and the GUI time of a frame is taken from the trainer.
+        Called when a new run starts, for the earlier runs' curves, which no longer change: each
+        frame of the new run would otherwise draw them all again, and a frame's GUI time is taken
+        from the trainer. A cached curve that does get new points (Train more) is simply redrawn.
         """
-        for name in self._curves if names is None else names:
-            curve = self._curves.get(name)
-            if curve is not None:
-                curve.curve.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        for curve in self._curves.values():
+            curve.curve.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
     def has_series(self, name: str) -> bool:
         return name in self._histories

@@ -89,18 +89,18 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     NumPy a few milliseconds. The file is found without importing the package; if a release
     moves it, ``sklearn.datasets.load_digits`` is used instead.
     """
-    path = sklearn_data_file("digits.csv.gz")
+    path = _sklearn_data_file("digits.csv.gz")
     if path is not None:
         table = np.loadtxt(path, delimiter=",", dtype=np.float64)
         if table.ndim == 2 and table.shape[1] == 65:
-            return table[:, :64], table[:, 64].astype(np.int64)
+            return table[:, :64], table[:, 64]
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
     return bunch.data, bunch.target
 
 
-def sklearn_data_file(name: str) -> Path | None:
+def _sklearn_data_file(name: str) -> Path | None:
     """The path of a data file in scikit-learn's ``datasets/data`` folder, found without importing it."""
     spec = importlib.util.find_spec("sklearn")
     for folder in (spec.submodule_search_locations or []) if spec is not None else []:
