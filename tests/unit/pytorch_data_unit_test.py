@@ -219,6 +219,25 @@ def test_csv_bad_inputs_name_what_and_where(tmp_path):
 
 
 @pytest.mark.req("REQ-D02")
+@pytest.mark.parametrize("cell", ["inf", "-Infinity", "1e39"])
+@pytest.mark.parametrize("rows", [5, 3000])  # a small file, and one the fast path cuts from Arrow's batches
+def test_values_that_are_not_finite_numbers_are_refused_naming_column_and_line(tmp_path, cell, rows):
+    body = [f"{i},{i * 0.5},{i % 3}" for i in range(rows)]
+    body[rows - 2] = f"{rows - 2},{cell},1"
+    path = write(tmp_path / "f.csv", "a,b,y\n" + "\n".join(body) + "\n")
+    with pytest.raises(DataError) as err:
+        csv_data(path, missing="mean")  # imputation is for empty cells, not for wrong ones
+    assert err.value.code == "data.bad_value" and err.value.field == "b"
+    assert f"line {rows}" in err.value.message and "'b'" in err.value.message and "f.csv" in err.value.message
+    target = write(tmp_path / "t.csv", "a,price\n1,2.5\n2,inf\n3,4.25\n")
+    with pytest.raises(DataError) as err:
+        csv_data(target, task="regression")
+    assert err.value.field == "price" and "line 3" in err.value.message
+    good = csv_data(write(tmp_path / "g.csv", "a,b,y\n1,3.4e38,0\n2,-1e-45,1\n"))  # float32's extremes still load
+    assert torch.isfinite(good.x).all()
+
+
+@pytest.mark.req("REQ-D02")
 def test_missing_values_are_rejected_or_imputed_as_configured(tmp_path):
     path = write(tmp_path / "m.csv", "a,b,y\n1,10,0\n2,,1\n4,30,0\n9,NA,1\n")
     with pytest.raises(DataError) as err:
@@ -353,6 +372,10 @@ def test_stored_encoding_encodes_another_file_the_same_way(tmp_path):
     with pytest.raises(DataError) as err:
         encode_features(read_csv_table(write(tmp_path / "c.csv", "colour,size\npink,7\n")), train.info["encoding"])
     assert err.value.code == "data.unknown_category" and "'pink'" in err.value.message
+    with pytest.raises(DataError) as err:  # rows to predict on are held to the same rule as training rows
+        encode_features(read_csv_table(write(tmp_path / "d.csv", "colour,size\nred,1\nred,-inf\n")),
+                        train.info["encoding"])
+    assert err.value.code == "data.bad_value" and err.value.field == "size" and "line 3" in err.value.message
 
 
 # ---------------------------------------------------------------- REQ-D03 image folders

@@ -4,6 +4,8 @@
   (``targets``) make a multi-output regression or a multilabel task.
 - Numeric features are used as they are; text features are one-hot encoded (one column per
   category, named ``column=value``, categories sorted).
+- Values that are not finite numbers (``inf``, ``-Infinity``, or beyond float32's range such as
+  ``1e39``) are an error naming the column and line: no model trains on them.
 - Missing feature cells are rejected (``missing="reject"``, the default) or imputed with the
   column's mean or median (numbers) or most frequent category (text). A missing target is
   always an error: a label cannot be guessed.
@@ -79,8 +81,12 @@ def table_to_data(table: CsvTable, targets: list[str], policy: str, task: str | 
         raise DataError(f"{_file(table)} has no feature columns besides the target; add input columns.",
                         code="data.bad_shape", field="target")
     encoding = _fit_encoding(table, feature_idx, policy)
-    x = _encode(table, feature_idx, encoding)
-    y, task, num_outputs, class_names = _targets(table, target_idx, task)
+    with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, which _check_finite reports
+        x = _encode(table, feature_idx, encoding)
+        _check_finite(table, x, encoding["features"])
+        y, task, num_outputs, class_names = _targets(table, target_idx, task)
+    if y.is_floating_point():
+        _check_finite(table, y.numpy().reshape(len(y), -1), [table.names[j] for j in target_idx])
     return LoadedData(
         x=torch.from_numpy(x), y=y, task=task, input_kind="vector", input_shape=(x.shape[1],),
         num_outputs=num_outputs, class_names=class_names, feature_names=tuple(encoding["features"]),
@@ -178,7 +184,24 @@ def encode_features(table: CsvTable, encoding: dict[str, Any]) -> torch.Tensor:
         if spec["kind"] == "category" and table.is_numeric(j):  # digits-only categories read as numbers
             col = np.array([None if m else _number_text(v) for v, m in zip(col, miss)], dtype=object)
         parts.append(_encode_column(col, miss, spec, table, j))
-    return torch.from_numpy(np.ascontiguousarray(np.concatenate(parts, axis=1), dtype=np.float32))
+    with np.errstate(over="ignore"):
+        x = np.ascontiguousarray(np.concatenate(parts, axis=1), dtype=np.float32)
+    _check_finite(table, x, encoding["features"])
+    return torch.from_numpy(x)
+
+
+def _check_finite(table: CsvTable, values: np.ndarray, names: list[str]) -> None:
+    """Raise naming the column and line of the first value that is not a finite float32 (one vectorised pass)."""
+    if np.isfinite(values).all():
+        return
+    bad = ~np.isfinite(values)
+    row = int(np.argmax(bad.any(axis=1)))
+    col = int(np.argmax(bad[row]))
+    line, name = int(table.line_numbers[row]), names[col]
+    raise DataError(
+        f"Column {name!r} of {_file(table)} has the value {float(values[row, col])} on line {line}, which is not a "
+        "finite number (or too large for 32-bit floats); correct that cell, or empty it and set missing to "
+        "'mean' or 'median'.", code="data.bad_value", field=name, value=line)
 
 
 def _targets(table: CsvTable, target_idx: list[int], task: str | None) -> tuple[torch.Tensor, str, int, tuple[str, ...]]:
