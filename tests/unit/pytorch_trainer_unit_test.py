@@ -269,6 +269,28 @@ def test_each_optimiser_is_built_with_its_settings_and_lowers_the_loss(name, cls
 
 
 @pytest.mark.req("REQ-T02")
+def test_adam_uses_the_fused_kernel_and_falls_back_to_foreach_where_there_is_none(monkeypatch):
+    from studio.backend.pytorch.trainer.optimizers import build_optimizer
+
+    group = build_optimizer(mlp().parameters(), cfg(optimizer="adam")).param_groups[0]
+    assert group["fused"] is True and not group["foreach"]
+    fused = [run(mlp(), cfg(epochs=2))[0].model.state_dict() for _ in range(2)]
+    assert state_equal(*fused)  # the fused kernel is deterministic: equal seeds, equal bits
+
+    class NoFusedKernel(torch.optim.AdamW):  # an older PyTorch, or a device without the kernel
+        def __init__(self, *args, fused=None, **kwargs):
+            if fused:
+                raise RuntimeError("`fused=True` requires all the params to be on a supported device")
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "AdamW", NoFusedKernel)
+    trainer, result, _ = run(mlp(), cfg(optimizer="adamw", epochs=3))
+    group = trainer.optimizer.param_groups[0]
+    assert group["foreach"] is True and not group["fused"]
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+
+
+@pytest.mark.req("REQ-T02")
 @pytest.mark.parametrize(
     ("change", "field"),
     [
