@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import pathlib
 import time
 
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtGui import QImage, QPixmapCache
+from PySide6.QtWidgets import QFileDialog, QGraphicsItem
 from ui_helpers import wait_run
 
 from studio.backend.core.events import EpochStats, RunFinished, RunStarted, StepStats
@@ -130,6 +131,65 @@ def test_runs_overlay_with_a_legend_and_unticking_a_run_hides_it(qtbot) -> None:
     item.setCheckState(Qt.CheckState.Unchecked)
     dash.remove_hidden_runs()
     assert list(dash.runs) == ["Run 2"] and "Run 1/train" not in dash.loss_chart.series_names()
+
+
+@pytest.mark.req("REQ-U15")
+def test_earlier_runs_recede_thin_and_cached_while_the_current_run_draws_bold(qtbot) -> None:
+    dash = Dashboard()
+    qtbot.addWidget(dash)
+    dash.resize(1000, 600)
+    dash.show()
+    for k in range(3):
+        _finished_run(dash, f"run {k}", 2.0 + k)
+    chart = dash.loss_chart
+    assert [chart.series_width(f"Run {k}/train") for k in (1, 2, 3)] == [1, 1, 2]
+    assert chart.series_width("Run 3/val") == 2 and chart.series_width("Run 1/val") == 1
+    cached = QGraphicsItem.CacheMode.DeviceCoordinateCache
+    assert chart._curves["Run 1/train"].curve.cacheMode() == cached
+    assert chart._curves["Run 3/train"].curve.cacheMode() != cached  # it changes every frame
+    legend_pens = {sample.item.opts["pen"].widthF() for sample, _ in chart.legend.items}
+    assert legend_pens == {1, 2}  # the legend shows each run as it is drawn
+    dash.continue_run("Run 1")  # Train more on the first run: it comes forward, the others recede
+    assert [chart.series_width(f"Run {k}/train") for k in (1, 2, 3)] == [2, 1, 1]
+    assert chart._curves["Run 1/train"].curve.cacheMode() != cached
+
+
+@pytest.mark.req("REQ-U15")
+def test_only_the_curves_that_fit_the_pixmap_cache_are_cached(qtbot) -> None:
+    """Caching more curves than Qt's pixmap cache holds evicts one per paint: every frame redraws all."""
+    dash = Dashboard()
+    qtbot.addWidget(dash)
+    dash.resize(1000, 600)
+    dash.show()
+    for k in range(40):
+        _finished_run(dash, f"run {k}", 2.0)
+    chart = dash.loss_chart
+    chart.recede_series()
+    modes = [chart._curves[name].curve.cacheMode() for name in chart.series_names()]
+    cached = modes.count(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+    curve_kb = chart.width() * chart.height() * chart.devicePixelRatioF() ** 2 * 4 / 1024
+    assert 0 < cached < len(modes) and cached * curve_kb <= QPixmapCache.cacheLimit() / 4
+    assert all(m == QGraphicsItem.CacheMode.DeviceCoordinateCache for m in modes[-cached:])  # the most recent
+
+
+@pytest.mark.req("REQ-U03")
+def test_a_falling_loss_moves_the_axes_in_few_round_steps(qtbot) -> None:
+    """Every change of range repaints axes and grid; a loss falling over 100 frames changes it a few times."""
+    dash = Dashboard()
+    qtbot.addWidget(dash)
+    dash.resize(1000, 600)
+    dash.show()
+    dash.new_run("falling")
+    chart, ranges = dash.loss_chart, []
+    for frame in range(100):
+        steps = range(1 + 26 * frame, 27 + 26 * frame)
+        dash.feed([StepStats("r", s, 0, 0.3 + 0.4 * np.exp(-s / 800), 32, 1e-3, 1e-3, 3e4) for s in steps])
+        chart.redraw()  # one live frame of this chart (it follows the data)
+        ranges.append(tuple(map(tuple, chart.getPlotItem().getViewBox().viewRange())))
+    y_changes = sum(a[1] != b[1] for a, b in itertools.pairwise(ranges))
+    assert y_changes <= 12
+    (_, _), (y0, y1) = ranges[-1]
+    assert y0 <= 0.3 + 0.4 * np.exp(-2600 / 800) and y1 >= 0.7 and y1 - y0 < 0.8  # all of it, and not much more
 
 
 @pytest.mark.req("REQ-U15")

@@ -125,7 +125,7 @@ class Dashboard(QWidget):
         item.setData(Qt.ItemDataRole.UserRole, key)
         item.setForeground(_brush(colour))
         for chart in self.charts.values():
-            chart.cache_series()  # the earlier runs' curves stay as they are: painted from a pixmap
+            chart.recede_series()  # the earlier runs' curves: thin, and painted from a pixmap
         entry = RunEntry(key, description, colour, item)
         self.runs[key] = entry
         self.current = entry
@@ -144,6 +144,9 @@ class Dashboard(QWidget):
         """Keep drawing into an earlier run (Train more continues its curves)."""
         self.current = self.runs[key]
         self.current.throughput = None
+        for chart in self.charts.values():
+            chart.recede_series()
+            chart.emphasise_series([n for n in chart.series_names() if n.split("/")[0] == key])
         return self.current
 
     def set_summary(self, key: str, summary: str) -> None:
