@@ -8,10 +8,17 @@ and both threads wait for ever (seen in the suite: a test stuck in ``QObject::~Q
 task thread collecting garbage in the middle of an ``import``).
 
 :func:`collect_on_gui_thread` turns automatic collection off and collects on a GUI-thread timer,
-generation by generation with Python's own thresholds, so a cycle is freed within a second and
+generation by generation with Python's own thresholds (checked four times a second, so the young
+generations stay small as with the default collector), so a cycle is freed within a second and
 always on the GUI thread. It is pyqtgraph's ``GarbageCollector`` idea; that class is not used
 because importing it imports all of pyqtgraph, which the window defers until after its first paint.
 Headless use (the CLI, ``torchrun``) never calls this and keeps Python's default collector.
+
+Objects that live as long as the process (modules, classes, functions: about 400,000 once torch
+and pyqtgraph are imported) are frozen out of collection (``gc.freeze``) when the collector starts
+and again when the backend is ready (:func:`freeze_long_lived`). Collected once a second, they all
+reached the first generation-1 collection together, which then held the GIL for 265 ms, stalling
+the trainer and the window; a frozen object is never traversed again.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import gc
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Slot
 
-__all__ = ["GuiThreadCollector", "collect_on_gui_thread", "collector"]
+__all__ = ["GuiThreadCollector", "collect_on_gui_thread", "collector", "freeze_long_lived"]
 
 _collector: GuiThreadCollector | None = None
 
@@ -28,7 +35,7 @@ _collector: GuiThreadCollector | None = None
 class GuiThreadCollector(QObject):
     """Collects on a timer of the thread it is made in (the GUI thread), with gc's thresholds."""
 
-    def __init__(self, interval_ms: int = 1000, parent: QObject | None = None) -> None:
+    def __init__(self, interval_ms: int = 250, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.thresholds = gc.get_threshold()
         self.collections = 0
@@ -36,6 +43,7 @@ class GuiThreadCollector(QObject):
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self.check)
         gc.disable()
+        gc.freeze()  # what exists now (imports, the window) lives as long as the process
         self._timer.start()
 
     @Slot()
@@ -65,6 +73,16 @@ def collect_on_gui_thread() -> GuiThreadCollector | None:
 
 def collector() -> GuiThreadCollector | None:
     return _collector
+
+
+def freeze_long_lived() -> None:
+    """Freeze what exists now out of collection (call when the backend's imports are done).
+
+    Only while the GUI-thread collector runs: garbage cycles existing at this moment are never
+    freed, which costs little right after start-up and nothing headless, where this does nothing.
+    """
+    if _collector is not None:
+        gc.freeze()
 
 
 def _forget() -> None:

@@ -21,6 +21,7 @@ from studio.backend.core.registry import HandlerRegistry
 from studio.backend.core.requests import CatalogueRequest, TrainRequest
 from studio.backend.core.results import Catalogue
 from studio.ui import autosave, dialogs, theme
+from studio.ui.gui_gc import freeze_long_lived
 from studio.ui.settings import Settings
 from studio.ui.state import AppState
 from studio.ui.tasks import Backend, TaskRunner
@@ -271,6 +272,7 @@ class MainWindow(QMainWindow):
                 self.train_area.stop_training()
 
     def _on_catalogue(self, catalogue: Catalogue) -> None:
+        freeze_long_lived()  # the backend (torch) is imported by now: its objects need no collection
         self.state.set_catalogue(catalogue)
 
     def _on_catalogue_error(self, error: dict) -> None:

@@ -18,7 +18,7 @@ import pytest
 import torch
 from reliability_helpers import handler_error, stored_models
 
-from studio.backend.core.events import GrammarChecker, RunFailed
+from studio.backend.core.events import GrammarChecker, RunFailed, StepStats
 from studio.backend.core.requests import (
     DataSpec,
     EvaluateRequest,
@@ -76,19 +76,22 @@ def test_a_learning_rate_far_too_high_stops_with_nonfinite_loss_keeping_the_last
     assert resumed.status == "finished" and math.isfinite(resumed.final_metrics["train_loss"])
 
 
-@pytest.mark.req("REQ-T11", "REQ-D02", "REQ-H11")
-@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
-def test_a_csv_value_that_overflows_to_inf_stops_the_run_at_its_first_step(registry, tmp_path: pathlib.Path) -> None:
+@pytest.mark.req("REQ-D02", "REQ-H11")
+def test_a_csv_value_that_overflows_float32_is_refused_before_training_naming_its_line(
+        registry, tmp_path: pathlib.Path) -> None:
     rows = ["width,height,label"] + [f"{1 + i % 7},{2 + (i * 3) % 5},{i % 2}" for i in range(60)]
-    rows[17] = "1e39,3,1"  # larger than float32 can hold
+    rows[17] = "1e39,3,1"  # larger than float32 can hold: it would train as inf
     csv = tmp_path / "measurements.csv"
     csv.write_text("\n".join(rows) + "\n")
     autosave = tmp_path / "run.safetensors"
-    err, _ = _failed_run(registry, TrainRequest(data=DataSpec(source="csv", path=str(csv)),
-                                                model=ModelSpec(name="mlp"), config=TrainConfig(epochs=3, batch_size=8),
-                                                checkpoint_path=str(autosave)),
-                         "train.nonfinite_loss")
-    assert err.value == 1 and "NaN or infinite" in err.hint
+    stream, before = EventStream(), stored_models()
+    request = TrainRequest(data=DataSpec(source="csv", path=str(csv)), model=ModelSpec(name="mlp"),
+                           config=TrainConfig(epochs=3, batch_size=8), checkpoint_path=str(autosave))
+    err = handler_error(registry, "train", request, events=stream.emit)
+    assert err.code == "data.bad_value" and err.field == "width"
+    assert "line 18" in err.message and "measurements.csv" in err.message
+    assert not any(isinstance(e, StepStats) for e in stream.drain())  # not one step trained on it
+    assert stored_models() == before
     assert not autosave.exists() and list(tmp_path.iterdir()) == [csv]  # nothing half-written
 
 

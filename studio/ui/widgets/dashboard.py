@@ -98,7 +98,7 @@ class Dashboard(QWidget):
         self.current: RunEntry | None = None
         self._count = 0
         self.max_rate = 30.0
-        self.duty = 0.05  # share of wall time the charts may take from the training thread
+        self.duty = 0.05  # share of wall time the charts (taking points in and drawing) may take from the trainer
         self.frames = 0
         self.last_frame_cost = 0.0
         self._next_frame = 0.0
@@ -112,6 +112,7 @@ class Dashboard(QWidget):
         self._slice_timer.timeout.connect(self._draw_slice)
         self._frame_started = 0.0
         self._frame_cost = 0.0
+        self._feed_cost = 0.0  # taking points in since the last frame began: counted in the next frame's cost
         self.slice_cpu_s: deque[float] = deque(maxlen=10_000)  # GUI-thread CPU time per chart update
 
     # -- runs ---------------------------------------------------------------------------------
@@ -218,6 +219,13 @@ class Dashboard(QWidget):
         entry = self.current
         if entry is None:
             return
+        started = time.perf_counter()
+        try:
+            self._feed(entry, batch)
+        finally:
+            self._feed_cost += time.perf_counter() - started
+
+    def _feed(self, entry: RunEntry, batch: list) -> None:
         steps: list[float] = []
         losses: list[float] = []
         lrs: list[float] = []
@@ -268,8 +276,8 @@ class Dashboard(QWidget):
         A frame (setting the curves and painting the four charts) costs a few milliseconds on a
         fast machine and tens on a slow one, and every millisecond the GUI thread holds the GIL is
         taken from the training thread. So frames are spaced at least ``1 / max_rate`` apart and
-        at least ``cost / duty`` apart: charts stay live while the GUI uses at most ``duty`` of the
-        time. A frame is drawn one chart per event-loop turn, so the loop is never held for the
+        at least ``cost / duty`` apart, where the cost includes taking the points in (:meth:`feed`):
+        charts stay live while they use at most ``duty`` of the time. A frame is drawn one chart per event-loop turn, so the loop is never held for the
         whole frame; a skipped frame is drawn later by a timer, so the last points always appear.
         ``force`` draws everything at once (the end of a run) and fits the views to the data.
         """
@@ -296,7 +304,9 @@ class Dashboard(QWidget):
             return False
         self.frames += 1
         self._frame_started = now
-        self._frame_cost = sum(c.take_paint_seconds() for c in self.charts.values())  # the last frame's paints
+        # the last frame's paints and the points taken in since: the charts' whole share of the GUI thread
+        self._frame_cost = sum(c.take_paint_seconds() for c in self.charts.values()) + self._feed_cost
+        self._feed_cost = 0.0
         self._draw_slice()
         return True
 
