@@ -153,9 +153,10 @@ def train(request: TrainRequest, *, events: EventSink | None = None, control: Ru
     model_lib.require_compatible(request.model, bundle.input_kind, bundle.task)
     splits = data_lib.split_data(bundle, request.data.val_fraction, request.data.test_fraction, request.data.seed)
     prep = data_lib.fit_preprocessing(bundle, splits.train)
-    x, y = bundle.x, bundle.y
-    train_xy = (prep.apply(x[splits.train]), prep.apply_target(y[splits.train]))
-    val_xy = (prep.apply(x[splits.val]), prep.apply_target(y[splits.val])) if len(splits.val) else None
+    # inputs: a tensor, or for an image folder on disk the images decoded batch by batch as the trainer asks
+    train_xy = (data_lib.split_inputs(bundle, splits.train, prep), prep.apply_target(bundle.y[splits.train]))
+    val_xy = (data_lib.split_inputs(bundle, splits.val, prep), prep.apply_target(bundle.y[splits.val])) \
+        if len(splits.val) else None
     tm = TrainedModel(
         module=None, spec=request.model, input_shape=tuple(bundle.input_shape),  # type: ignore[arg-type]
         num_outputs=int(bundle.num_outputs), task=bundle.task, class_names=tuple(bundle.class_names),
@@ -300,7 +301,7 @@ def evaluate(request: EvaluateRequest, **_: Any) -> EvaluateResult:
         raise ValidationError(f"The {request.split} split is empty; give it a fraction above zero.",
                               field=f"data.{request.split}_fraction")
     prep = data_lib.Preprocessing.from_dict(model.preprocessing)
-    outputs = run_model(model.module, prep.apply(bundle.x[idx]), request.batch_size)
+    outputs = run_model(model.module, data_lib.split_inputs(bundle, idx, prep), request.batch_size)  # type: ignore[arg-type]
     if model.task == "regression":
         outputs = prep.inverse_target(outputs)
     ev = evaluate_outputs(model.task, outputs, bundle.y[idx], tuple(model.class_names))

@@ -2,7 +2,9 @@
 
 Load (:func:`load_data`), split (:func:`split_data`), fit normalisation on the training split
 (:func:`fit_preprocessing`), batch (:func:`make_batches`, :class:`InMemoryBatches`,
-:class:`DiskImageBatches`), augment (:class:`Augmenter`) and describe (:func:`summarize`).
+:class:`DiskImageBatches`), give a split's inputs to the trainer (:func:`split_inputs`: a tensor, or
+:class:`DiskImageInputs` decoded from disk on demand), augment (:class:`Augmenter`) and describe
+(:func:`summarize`).
 """
 
 from studio.backend.pytorch.data.augment import Augmenter, augmenter_from_spec
@@ -10,6 +12,7 @@ from studio.backend.pytorch.data.batching import InMemoryBatches
 from studio.backend.pytorch.data.builtin import builtin_datasets, load_builtin
 from studio.backend.pytorch.data.csv_table import CsvTable, read_csv_table
 from studio.backend.pytorch.data.disk_images import DiskImageBatches
+from studio.backend.pytorch.data.disk_inputs import DiskImageInputs, split_inputs
 from studio.backend.pytorch.data.images import load_image_folder
 from studio.backend.pytorch.data.loader import SOURCES, load_data
 from studio.backend.pytorch.data.numpy_files import arrays_to_data, load_numpy
@@ -22,9 +25,9 @@ from studio.backend.pytorch.data.tabular import encode_features, load_csv
 from studio.backend.pytorch.data.types import INPUT_KINDS, TASKS, DataBundle, DiskImageData, LoadedData
 
 __all__ = [
-    "Augmenter", "augmenter_from_spec", "CsvTable", "DataBundle", "DiskImageBatches", "DiskImageData", "INPUT_KINDS", "InMemoryBatches",
+    "Augmenter", "augmenter_from_spec", "CsvTable", "DataBundle", "DiskImageBatches", "DiskImageData", "DiskImageInputs", "INPUT_KINDS", "InMemoryBatches",
     "LoadedData", "Preprocessing", "SOURCES", "Splits", "TASKS", "arrays_to_data", "builtin_datasets", "derive_seed",
     "encode_features", "epoch_permutation", "fit_preprocessing", "load_builtin", "load_csv", "load_data",
-    "load_image_folder", "load_numpy", "make_batches", "preview", "read_csv_table", "split_data", "split_indices", "summarize",
+    "load_image_folder", "load_numpy", "make_batches", "preview", "read_csv_table", "split_data", "split_indices", "split_inputs", "summarize",
     "validate_fractions",
 ]

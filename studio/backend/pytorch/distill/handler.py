@@ -187,9 +187,11 @@ def distill(request: DistillRequest, *, events: EventSink | None = None,
     # data, exactly as `train` prepares it
     bundle = data_lib.load_data(request.data)
     if not bundle.in_memory:
-        raise DistillError("Distillation needs the data in memory; this image folder is read from disk batch by "
-                           "batch. Resize the images smaller or use fewer of them.", code="distill.data_on_disk",
-                           field="data")
+        raise DistillError(f"Distillation needs the data in memory, but the image folder {bundle.name!r} is read "
+                           "from disk batch by batch (too large for memory_limit_mb, or on_disk: true). Training "
+                           "alone works on it.", code="distill.data_on_disk", field="data",
+                           hint="Set the option on_disk to false (or raise memory_limit_mb) if it fits in memory; "
+                                "otherwise use a smaller image size or fewer images.")
     splits = data_lib.split_data(bundle, request.data.val_fraction, request.data.test_fraction, request.data.seed)
     prep = data_lib.fit_preprocessing(bundle, splits.train)
     x, y = bundle.x, bundle.y  # type: ignore[union-attr]

@@ -1,7 +1,10 @@
 """The training loop (PT-TRAINER-001; REQ-H08, REQ-H09, REQ-H13, REQ-H22).
 
 ``Trainer(model, task, config).fit(train=(x, y), val=(x, y))`` trains an ``nn.Module`` on
-in-memory tensors. Everything the caller may rely on:
+in-memory tensors; ``x`` may instead be an object that gathers its own batches like a CPU tensor
+(``len``, ``shape``, ``dtype``, ``device``, ``dim()``, ``is_floating_point()``, ``to(dtype)``,
+``index_select(0, idx)``, slicing), such as the images of a folder read from disk on demand
+(``data.DiskImageInputs``). Everything the caller may rely on:
 
 - The whole configuration is validated in the constructor, before any work (``ValidationError``
   naming the field).
@@ -429,7 +432,7 @@ class Trainer:
     def _prepare(self, data: Any, name: str) -> Batch:
         if not (isinstance(data, (tuple, list)) and len(data) == 2):
             raise ValidationError(f"{name} must be a pair (inputs, targets).", field=name)
-        x, y = (torch.as_tensor(v) for v in data)
+        x, y = data[0] if _lazy(data[0]) else torch.as_tensor(data[0]), torch.as_tensor(data[1])
         if x.dim() == 0 or len(x) != len(y) or len(x) == 0:
             raise ValidationError(
                 f"{name} needs as many targets as inputs and at least one sample; got {tuple(x.shape)} inputs "
@@ -535,6 +538,11 @@ class Trainer:
                         for h in state["history"]]
         if self.objective is not None and state.get("objective") is not None:
             self.objective.load_state_dict(state["objective"])
+
+
+def _lazy(x: Any) -> bool:
+    """Inputs that gather their own batches (``DiskImageInputs``: images decoded from disk on demand)."""
+    return not isinstance(x, torch.Tensor) and callable(getattr(x, "index_select", None))
 
 
 def _zero_grad(params: list[nn.Parameter]) -> None:
