@@ -8,12 +8,12 @@ and both threads wait for ever (seen in the suite: a test stuck in ``QObject::~Q
 task thread collecting garbage in the middle of an ``import``).
 
 :func:`collect_on_gui_thread` turns automatic collection off and collects on a GUI-thread timer,
-generation by generation with Python's own thresholds, once a second (checked four times a second,
-the generation-1 collections come every 2.5 s while the backend imports torch; launch to first step
-measured 1.24x a bare script that way and 1.07x this way, within this machine's noise, so the
-measured once-a-second check stays), so a cycle is freed within a second and
-always on the GUI thread. It is pyqtgraph's ``GarbageCollector`` idea; that class is not used
-because importing it imports all of pyqtgraph, which the window defers until after its first paint.
+generation by generation with Python's own thresholds, once a second, so a cycle is freed within a
+second and always on the GUI thread. (Checked four times a second, generation-1 collections fall
+into the backend's torch import: launch to first step measured 1.24x a bare script, against 1.07x
+checking once a second; within this machine's noise, so the measured setting stays.) It is
+pyqtgraph's ``GarbageCollector`` idea; that class is not used because importing it imports all of
+pyqtgraph, which the window defers until after its first paint.
 Headless use (the CLI, ``torchrun``) never calls this and keeps Python's default collector.
 
 Objects that live as long as the process (modules, classes, functions: about 400,000 once torch
