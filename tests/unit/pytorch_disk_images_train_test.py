@@ -211,3 +211,52 @@ def test_distillation_refuses_an_on_disk_folder_clearly(folder: Path) -> None:
     err = info.value
     assert isinstance(err, DistillError) and err.code == "distill.data_on_disk" and err.field == "data"
     assert "'shapes'" in err.message and "on_disk" in (err.hint or "")
+
+
+# -- REQ-D09 through the train handler -----------------------------------------------------------
+def augmented(root: Path, on_disk: bool) -> DataSpec:
+    return DataSpec(source="images", path=str(root), val_fraction=0.25, seed=3, augment=True,
+                    options={"size": 16, "on_disk": on_disk, "augment": {"rotation": 15.0, "noise": 0.05}})
+
+
+@pytest.mark.req("REQ-D09")
+@pytest.mark.parametrize("on_disk", [False, True])
+def test_train_augments_training_batches_only_and_the_same_seed_repeats_it_exactly(folder: Path,
+                                                                                   on_disk: bool) -> None:
+    plain_result, plain = train(spec(folder, on_disk))
+    first_result, first = train(augmented(folder, on_disk))
+    second_result, second = train(augmented(folder, on_disk))
+    assert_same_weights(first, second)  # seeded by (run seed, epoch, step, micro-batch)
+    assert first_result.history == second_result.history
+    assert any(not torch.equal(a, b) for a, b in zip(first.state_dict().values(), plain.state_dict().values()))
+    assert first_result.history[-1]["train_loss"] != plain_result.history[-1]["train_loss"]
+
+
+@pytest.mark.req("REQ-D09", "REQ-T13")
+def test_an_augmented_run_resumed_from_its_checkpoint_matches_an_uninterrupted_one(folder: Path,
+                                                                                  tmp_path: Path) -> None:
+    full, a = train(augmented(folder, False))
+    ck = tmp_path / "run.safetensors"
+    train(augmented(folder, False), TrainConfig(epochs=1, batch_size=8, lr=3e-3), checkpoint_path=str(ck))
+    resumed, b = train(augmented(folder, False), resume_from=str(ck))
+    assert resumed.history == full.history
+    assert_same_weights(a, b)
+
+
+@pytest.mark.req("REQ-D09", "REQ-T01")
+def test_the_trainer_augments_each_training_micro_batch_once_and_never_validation() -> None:
+    from studio.backend.pytorch.trainer import Trainer
+
+    calls: list[tuple[int, int, int, int]] = []
+
+    def augment(x: torch.Tensor, epoch: int, step: int, part: int) -> torch.Tensor:
+        assert x.device.type == "cpu"
+        calls.append((epoch, step, part, len(x)))
+        return x + 1.0
+
+    torch.manual_seed(0)
+    x, y = torch.randn(40, 1, 8, 8), torch.randint(0, 2, (40,))
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 2))
+    config = TrainConfig(epochs=2, batch_size=10, accumulate=2)
+    Trainer(model, "classification", config, augment=augment).fit((x, y), (x[:10], y[:10]))
+    assert calls == [(e, s, p, 10) for e in range(2) for s in range(2) for p in range(2)]  # 2 micro-batches a step

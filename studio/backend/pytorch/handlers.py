@@ -168,15 +168,17 @@ def train(request: TrainRequest, *, events: EventSink | None = None, control: Ru
         raise ValidationError(f"checkpoint_interval_s must be a number of seconds >= 0, not {interval!r}.",
                               field="checkpoint_interval_s", value=repr(interval))
     callbacks = [_Autosave(request.checkpoint_path, tm, float(interval))] if request.checkpoint_path else []
+    augmenter = data_lib.augmenter_from_spec(request.data.augment, bundle.input_kind, request.data.options)
+    augment = augmenter.seeded(request.runtime.seed) if augmenter is not None else None  # training batches only
     if previous is not None:
         _check_fits(previous, bundle)
         trainer = checkpoints.trainer_for(previous, request.config, events=events, control=control, device=device,
-                                          callbacks=callbacks)
+                                          callbacks=callbacks, augment=augment)
     else:
         module = model_lib.build_model(request.model, tuple(bundle.input_shape), int(bundle.num_outputs),
                                        seed=request.runtime.seed)
         trainer = Trainer(module, bundle.task, request.config, events=events, control=control,
-                          device=device, seed=request.runtime.seed, callbacks=callbacks)
+                          device=device, seed=request.runtime.seed, callbacks=callbacks, augment=augment)
     tm.module, tm.trainer = trainer.model, trainer
     fit = trainer.fit(train_xy, val_xy)
     tm.metrics = _floats(fit.final_metrics)

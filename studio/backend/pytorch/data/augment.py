@@ -10,6 +10,7 @@ resampling of the batch.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from studio.backend.core.errors import DataError, ValidationError
+from studio.backend.pytorch.data.seeding import derive_seed
 
 __all__ = ["Augmenter", "augmenter_from_spec"]
 
@@ -47,6 +49,15 @@ class Augmenter:
             raise ValidationError(f"Unknown augmentation setting(s) {', '.join(map(repr, unknown))}; use flip, "
                                   "crop_padding, rotation, noise.", field=f"augment.{unknown[0]}", value=unknown)
         return cls(**options)
+
+    def seeded(self, seed: int) -> Callable[[torch.Tensor, int, int, int], torch.Tensor]:
+        """This augmenter as the trainer calls it, ``augment(x, epoch, step, part)``: the images of
+        micro-batch ``part`` of step ``step`` of ``epoch`` (CPU tensors), seeded from ``seed``, so a
+        run and its pause/resume or checkpoint resume augment every batch the same way."""
+        def augment(x: torch.Tensor, epoch: int, step: int, part: int) -> torch.Tensor:
+            return self(x, derive_seed(seed, epoch, step, part))
+
+        return augment
 
     def __call__(self, x: torch.Tensor, seed: int) -> torch.Tensor:
         """Augment an image batch ``(N, C, H, W)`` deterministically for ``seed``."""

@@ -28,6 +28,9 @@ in-memory tensors; ``x`` may instead be an object that gathers its own batches l
   ``objective.step_metrics()`` adds to each step's metrics and ``objective.end_epoch() -> (val, extra)``
   to each epoch's validation figures and extras; ``objective.state_dict()`` is kept under ``objective``
   in :meth:`Trainer.state_dict`. Without one, nothing of this runs.
+- An optional ``augment(x, epoch, step, part) -> x`` changes the inputs of every training micro-batch
+  (validation never), on the CPU, given the batch's place in the run; a seeded one (REQ-D09,
+  ``data.Augmenter.seeded``) keeps same-seed runs and their resumptions bit-identical.
 - Under ``torchrun`` (a process group set up by :func:`studio.backend.pytorch.distributed.init_distributed`,
   or an explicit ``distributed`` context) the steps run through DistributedDataParallel, each rank
   trains on its shard of the same seeded epoch order, the epoch's training means are averaged over
@@ -40,7 +43,7 @@ import dataclasses
 import math
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -125,6 +128,7 @@ class Trainer:
         run_id: str | None = None,
         distributed: DistContext | None = None,
         objective: Any = None,
+        augment: Callable[[torch.Tensor, int, int, int], torch.Tensor] | None = None,
     ) -> None:
         if not isinstance(config, TrainConfig):
             raise ValidationError("config must be a TrainConfig.", field="config", value=type(config).__name__)
@@ -168,6 +172,7 @@ class Trainer:
         self.control = control
         self.callbacks = CallbackList(callbacks)
         self.seed = int(seed)
+        self.augment = augment
         self.run_id = run_id or f"train-{uuid.uuid4().hex[:8]}"
         # where the run is: the epoch in progress, the steps done in it and in total
         self.epoch = 0
@@ -247,7 +252,7 @@ class Trainer:
         lr = self.schedule.lr(self.global_step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        batches = [self._batch(x, y, idx) for idx in micro]
+        batches = [self._batch(x, y, idx, part) for part, idx in enumerate(micro)]
         size = sum(len(yb) for _, yb in batches)
         shares = self._shares(batches, size)  # each micro-batch's part of the step's mean loss
         losses, metrics, count = [], [], 0
@@ -338,9 +343,12 @@ class Trainer:
         return stats.means()
 
     # -- step helpers ------------------------------------------------------------------------
-    def _batch(self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> Batch:
-        """Gather one batch with one ``index_select`` per tensor (no per-sample work)."""
+    def _batch(self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, part: int = 0) -> Batch:
+        """Gather one training batch with one ``index_select`` per tensor (no per-sample work), augmented
+        (on the CPU, before any copy to the device) when the trainer has ``augment``."""
         xb, yb = x.index_select(0, idx), y.index_select(0, idx)
+        if self.augment is not None:
+            xb = self.augment(xb.cpu(), self.epoch, self.step_in_epoch, part).to(xb.device)
         if self._copy_batches:
             return self._to_device(xb), self._to_device(yb)
         return xb, yb
