@@ -133,12 +133,18 @@ def test_runs_overlay_with_a_legend_and_unticking_a_run_hides_it(qtbot) -> None:
     assert list(dash.runs) == ["Run 2"] and "Run 1/train" not in dash.loss_chart.series_names()
 
 
+@pytest.fixture
+def dash(qtbot) -> Dashboard:  # noqa: ANN001
+    """A shown 1000 x 600 dashboard, closed after the test."""
+    board = Dashboard()
+    qtbot.addWidget(board)
+    board.resize(1000, 600)
+    board.show()
+    return board
+
+
 @pytest.mark.req("REQ-U15")
-def test_earlier_runs_recede_thin_and_cached_while_the_current_run_draws_bold(qtbot) -> None:
-    dash = Dashboard()
-    qtbot.addWidget(dash)
-    dash.resize(1000, 600)
-    dash.show()
+def test_earlier_runs_recede_thin_and_cached_while_the_current_run_draws_bold(dash: Dashboard) -> None:
     for k in range(3):
         _finished_run(dash, f"run {k}", 2.0 + k)
     chart = dash.loss_chart
@@ -155,12 +161,8 @@ def test_earlier_runs_recede_thin_and_cached_while_the_current_run_draws_bold(qt
 
 
 @pytest.mark.req("REQ-U15")
-def test_only_the_curves_that_fit_the_pixmap_cache_are_cached(qtbot) -> None:
+def test_only_the_curves_that_fit_the_pixmap_cache_are_cached(dash: Dashboard) -> None:
     """Caching more curves than Qt's pixmap cache holds evicts one per paint: every frame redraws all."""
-    dash = Dashboard()
-    qtbot.addWidget(dash)
-    dash.resize(1000, 600)
-    dash.show()
     for k in range(40):
         _finished_run(dash, f"run {k}", 2.0)
     chart = dash.loss_chart
@@ -173,12 +175,8 @@ def test_only_the_curves_that_fit_the_pixmap_cache_are_cached(qtbot) -> None:
 
 
 @pytest.mark.req("REQ-U03")
-def test_a_falling_loss_moves_the_axes_in_few_round_steps(qtbot) -> None:
+def test_a_falling_loss_moves_the_axes_in_few_round_steps(dash: Dashboard) -> None:
     """Every change of range repaints axes and grid; a loss falling over 100 frames changes it a few times."""
-    dash = Dashboard()
-    qtbot.addWidget(dash)
-    dash.resize(1000, 600)
-    dash.show()
     dash.new_run("falling")
     chart, ranges = dash.loss_chart, []
     for frame in range(100):
