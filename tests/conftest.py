@@ -88,6 +88,17 @@ def _collect_like_the_window() -> None:
         collector.check()
 
 
+@pytest.fixture
+def one_torch_thread():  # noqa: ANN201 - a generator fixture
+    """Torch on one intra-op thread for the test (exact, steady timings on a 2-core machine), then restored."""
+    import torch  # here, not at the top: UI tests never import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--traceability", metavar="PATH", default=None,
                      help="write the requirement traceability table (specs/TRACEABILITY.md) from this run")

@@ -30,11 +30,8 @@ def registry():
 
 
 @pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_torch_thread: None) -> None:
+    """Every reliability test runs torch on one thread (``one_torch_thread`` in tests/conftest.py)."""
 
 
 @pytest.fixture(scope="module")

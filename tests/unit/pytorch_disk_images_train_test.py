@@ -8,7 +8,6 @@ steps. Exactness (same seed, in memory versus on disk, pause, resume) is checked
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -45,12 +44,7 @@ CONFIG = TrainConfig(epochs=4, batch_size=8, lr=3e-3)
 MODEL = ModelSpec(name="lenet")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def shapes_folder(root: Path, per_class: int = 8, size: int = 20) -> Path:
@@ -85,6 +79,16 @@ def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
     assert list(sa) == list(sb)
     for name in sa:
         assert torch.equal(sa[name], sb[name]), name
+
+
+def assert_checkpoint_resume_is_exact(data: DataSpec, tmp_path: Path) -> None:
+    """Train ``CONFIG`` straight through, and again as one epoch checkpointed then resumed: the same run."""
+    full, a = train(data)
+    ck = tmp_path / "run.safetensors"
+    train(data, TrainConfig(epochs=1, batch_size=8, lr=3e-3), checkpoint_path=str(ck))
+    resumed, b = train(data, resume_from=str(ck))
+    assert resumed.steps == full.steps and resumed.history == full.history
+    assert_same_weights(a, b)
 
 
 @pytest.fixture
@@ -180,12 +184,7 @@ def test_a_paused_and_resumed_run_on_disk_is_bit_identical(folder: Path) -> None
 @pytest.mark.req("REQ-D03", "REQ-T13")
 def test_resuming_an_on_disk_run_from_its_checkpoint_matches_an_uninterrupted_run(folder: Path,
                                                                                 tmp_path: Path) -> None:
-    full, a = train(spec(folder, True))
-    ck = tmp_path / "run.safetensors"
-    train(spec(folder, True), TrainConfig(epochs=1, batch_size=8, lr=3e-3), checkpoint_path=str(ck))
-    resumed, b = train(spec(folder, True), resume_from=str(ck))
-    assert resumed.steps == full.steps and resumed.history == full.history
-    assert_same_weights(a, b)
+    assert_checkpoint_resume_is_exact(spec(folder, True), tmp_path)
 
 
 @pytest.mark.req("REQ-D03", "REQ-H11")
@@ -235,12 +234,7 @@ def test_train_augments_training_batches_only_and_the_same_seed_repeats_it_exact
 @pytest.mark.req("REQ-D09", "REQ-T13")
 def test_an_augmented_run_resumed_from_its_checkpoint_matches_an_uninterrupted_one(folder: Path,
                                                                                   tmp_path: Path) -> None:
-    full, a = train(augmented(folder, False))
-    ck = tmp_path / "run.safetensors"
-    train(augmented(folder, False), TrainConfig(epochs=1, batch_size=8, lr=3e-3), checkpoint_path=str(ck))
-    resumed, b = train(augmented(folder, False), resume_from=str(ck))
-    assert resumed.history == full.history
-    assert_same_weights(a, b)
+    assert_checkpoint_resume_is_exact(augmented(folder, False), tmp_path)
 
 
 @pytest.mark.req("REQ-D09", "REQ-T01")
