@@ -18,7 +18,7 @@ from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout, QWidget
 
 from studio.backend.core.registry import HandlerRegistry
-from studio.backend.core.requests import CatalogueRequest, TrainRequest
+from studio.backend.core.requests import CatalogueRequest, ReleaseRequest, TrainRequest
 from studio.backend.core.results import Catalogue
 from studio.ui import autosave, dialogs, theme
 from studio.ui.gui_gc import freeze_long_lived
@@ -79,6 +79,7 @@ class MainWindow(QMainWindow):
         self.state = AppState(self)
         self.tasks = TaskRunner(self.backend, self)
         self.bridge: RunBridge | None = None
+        self._to_release: set[str] = set()  # model handles of forgotten runs, freed once no area uses them
         self.last_operation = "train"
         self._closing = False
         self._built = False
@@ -172,6 +173,8 @@ class MainWindow(QMainWindow):
             self.tabs.setTabToolTip(i, f"{TIPS[name]} (Ctrl+{i + 1})")
         self.tabs.setUpdatesEnabled(True)
         self.train_area.go_to_area.connect(self.show_area)
+        self.train_area.dashboard.runs_forgotten.connect(self.release_models)
+        self.state.trained_model_changed.connect(self._release_unused)
         # the first window's names, kept for scripts and tests
         ta = self.train_area
         self.train_button, self.pause_button, self.stop_button = ta.train_button, ta.pause_button, ta.stop_button
@@ -245,6 +248,21 @@ class MainWindow(QMainWindow):
 
     def current_area(self) -> str:
         return AREAS[self.tabs.currentIndex()]
+
+    @Slot(list)
+    def release_models(self, handles: list) -> None:
+        """Free the backend's models of forgotten runs. One still in use (the model the Evaluate and
+        Export areas show, or the one Train more would extend) is freed once it no longer is."""
+        self._to_release.update(h for h in handles if h)
+        self._release_unused()
+
+    @Slot()
+    def _release_unused(self) -> None:
+        in_use = {getattr(self.state.trained_model, "handle", None), getattr(self.train_area.last_result, "model", None)}
+        free = tuple(sorted(self._to_release - in_use))
+        if free:
+            self._to_release.difference_update(free)
+            self.tasks.submit("release", ReleaseRequest(models=free))
 
     @Slot(dict)
     def show_error(self, error: dict) -> None:

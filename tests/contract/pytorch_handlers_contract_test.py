@@ -17,11 +17,12 @@ from studio.backend.core.requests import (
     EvaluateRequest,
     ModelSpec,
     PredictRequest,
+    ReleaseRequest,
     RuntimeConfig,
     TrainConfig,
     TrainRequest,
 )
-from studio.backend.core.results import EvaluateResult, PredictResult, TrainResult
+from studio.backend.core.results import EvaluateResult, PredictResult, ReleaseResult, TrainResult
 from studio.backend.core.stats_delivery import EventStream
 
 SMALL = TrainConfig(epochs=2, batch_size=64)
@@ -265,3 +266,24 @@ def test_a_finished_run_extends_by_more_epochs_keeping_optimizer_state(registry)
     extended = _train(registry, TrainRequest(config=TrainConfig(epochs=3), continue_from=first.model))
     a, b = store.get(full.model).module.state_dict(), store.get(extended.model).module.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+
+@pytest.mark.req("REQ-H01", "REQ-H10")
+def test_release_frees_models_is_idempotent_and_a_released_handle_is_a_clear_error(registry) -> None:
+    from studio.backend.pytorch.model_store import store
+
+    a, b = _train(registry), _train(registry)
+    request = ReleaseRequest(models=(a.model, a.model, "model-never"))
+    assert ReleaseRequest.from_json(request.to_json()) == request
+    result = registry.call("pytorch", "release", request)
+    assert result == ReleaseResult(released=(a.model,), unknown=("model-never",))
+    assert ReleaseResult.from_json(result.to_json()) == result
+    assert a.model not in store and b.model in store
+    with pytest.raises(ValidationError) as err:
+        registry.call("pytorch", "evaluate", EvaluateRequest(model=a.model))
+    assert err.value.code == "model.unknown_handle" and a.model in str(err.value) and b.model in str(err.value)
+    assert registry.call("pytorch", "release", ReleaseRequest(models=(a.model,))).unknown == (a.model,)
+    with pytest.raises(ValidationError) as err:  # a bare string is not a list of handles: nothing released
+        registry.call("pytorch", "release", ReleaseRequest(models=b.model))  # type: ignore[arg-type]
+    assert err.value.field == "models" and b.model in store

@@ -11,7 +11,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmapCache
 from PySide6.QtWidgets import QFileDialog, QGraphicsItem
-from ui_helpers import wait_run
+from ui_helpers import wait_idle, wait_run
 
 from studio.backend.core.events import EpochStats, RunFinished, RunStarted, StepStats
 from studio.backend.core.results import TrainResult
@@ -209,3 +209,33 @@ def test_two_real_runs_are_compared_and_a_chart_saves_as_png(window, qtbot, monk
     image = QImage(str(target))
     view = dash.loss_chart.getPlotItem().sceneBoundingRect()
     assert (image.width(), image.height()) == (round(view.width()), round(view.height()))
+
+
+@pytest.mark.req("REQ-U15")
+def test_forgetting_hidden_runs_frees_their_models_but_not_one_in_use(window, qtbot) -> None:
+    from studio.backend.pytorch.model_store import store
+
+    window.epochs.setValue(1)
+    models = []
+    for _ in range(3):
+        window.start_training()
+        wait_run(window, qtbot)
+        models.append(window.last_result.model)
+    wait_idle(window, qtbot)
+    dash = window.train_area.dashboard
+    assert [dash.runs[k].models for k in dash.runs] == [[m] for m in models]
+    assert all(m in store for m in models)
+    dash.runs["Run 2"].item.setCheckState(Qt.CheckState.Unchecked)  # as a person unticks it in the list
+    qtbot.mouseClick(dash.clear_button, Qt.MouseButton.LeftButton)
+    wait_idle(window, qtbot)
+    assert list(dash.runs) == ["Run 1", "Run 3"] and dash.runs_list.count() == 2
+    assert models[1] not in store and models[0] in store and models[2] in store
+    assert not any(name.startswith("Run 2/") for name in dash.loss_chart.series_names())
+    # the newest run's model is still shown by Evaluate and Export and extended by Train more: kept
+    for key in list(dash.runs):
+        dash.runs[key].item.setCheckState(Qt.CheckState.Unchecked)
+    qtbot.mouseClick(dash.clear_button, Qt.MouseButton.LeftButton)
+    wait_idle(window, qtbot)
+    assert dash.runs == {} and models[0] not in store and models[2] in store
+    assert window.state.trained_model.handle == models[2] and window.banner.text() == ""
+

@@ -28,6 +28,7 @@ __all__ = [
     "SaveRequest",
     "LoadRequest",
     "ExportRequest",
+    "ReleaseRequest",
 ]
 
 
@@ -200,3 +201,15 @@ class CatalogueRequest(Contract):
     """Ask a backend what it offers (datasets, models, devices, choices), for forms and menus."""
 
     include_devices: bool = True
+
+
+@dataclass(frozen=True)
+class ReleaseRequest(Contract):
+    """Forget models the session holds (handles from ``train``, ``distill`` or ``load``), freeing their memory.
+
+    Releasing is idempotent: a handle already released, or never known, is reported in the result and
+    is not an error. A released handle can no longer be evaluated, saved, exported or trained further.
+    """
+
+    models: tuple[str, ...] = ()
+

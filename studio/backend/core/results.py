@@ -18,6 +18,7 @@ __all__ = [
     "FileResult",
     "LoadResult",
     "ExportResult",
+    "ReleaseResult",
 ]
 
 
@@ -135,3 +136,10 @@ class Catalogue(Contract):
     models: tuple[dict[str, Any], ...] = ()
     devices: tuple[dict[str, Any], ...] = ()
     choices: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReleaseResult(Contract):
+    released: tuple[str, ...] = ()  # handles that were held and are now gone
+    unknown: tuple[str, ...] = ()  # handles that were not held (released before, or never made)
+

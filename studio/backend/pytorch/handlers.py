@@ -26,6 +26,7 @@ from studio.backend.core.requests import (
     InspectModelRequest,
     LoadRequest,
     PredictRequest,
+    ReleaseRequest,
     SaveRequest,
     TrainRequest,
 )
@@ -38,6 +39,7 @@ from studio.backend.core.results import (
     LoadResult,
     ModelSummary,
     PredictResult,
+    ReleaseResult,
     TrainResult,
 )
 from studio.backend.pytorch import checkpoints, distributed
@@ -54,7 +56,7 @@ from studio.backend.pytorch.serialization.atomic import check_target
 from studio.backend.pytorch.trainer import Trainer
 
 __all__ = ["register", "warm_up", "catalogue", "train", "evaluate", "predict", "save", "load", "export",
-           "inspect_data", "inspect_model", "resolve_model"]
+           "inspect_data", "inspect_model", "release", "resolve_model"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -352,6 +354,20 @@ def predict(request: PredictRequest, **_: Any) -> PredictResult:
     )
 
 
+@studio_errors("release")
+def release(request: ReleaseRequest, **_: Any) -> ReleaseResult:
+    """Forget models of the session (the window's "Forget hidden runs"); their memory is freed."""
+    _require(request, ReleaseRequest)
+    handles = request.models
+    if isinstance(handles, str) or not all(isinstance(h, str) for h in handles):
+        raise ValidationError(f"models must be a list of model handles such as ['model-3'], not {handles!r}.",
+                              field="models", value=repr(handles))
+    released, unknown = [], []
+    for handle in dict.fromkeys(handles):
+        (released if store.drop(handle) else unknown).append(handle)
+    return ReleaseResult(released=tuple(released), unknown=tuple(unknown))
+
+
 def _floats(record: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
@@ -373,6 +389,7 @@ HANDLERS: dict[str, Callable[..., Any]] = {
     "load": load,
     "export": export,
     "distill": distill,
+    "release": release,
 }
 
 

@@ -64,9 +64,10 @@ class ModelStore:
                     hint="Train or load a model first, or give the path of a checkpoint.",
                 ) from None
 
-    def drop(self, handle: str) -> None:
+    def drop(self, handle: str) -> bool:
+        """Forget ``handle``; True if it was held."""
         with self._lock:
-            self._models.pop(handle, None)
+            return self._models.pop(handle, None) is not None
 
     def __contains__(self, handle: object) -> bool:
         return handle in self._models

@@ -447,6 +447,7 @@ class TrainArea(QWidget):
                 break
         epochs = getattr(result, "epochs_run", 0)
         self.dashboard.set_summary(self._run_key, f"{epochs} epochs" + (f", {summary[0]}" if summary else ""))
+        self.dashboard.add_model(self._run_key, getattr(result, "model", "") or "")
         if status != "cancelled":
             self.progress.setValue(100)
         self.status.setText(text)

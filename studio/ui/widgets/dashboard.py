@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
@@ -42,10 +42,12 @@ class RunEntry:
     metric: str = ""
     throughput: float | None = None
     summary: str = ""
+    models: list[str] = field(default_factory=list)  # backend handles of what the run trained (Train more adds one)
 
 
 class Dashboard(QWidget):
     export_requested = Signal(object)  # the LiveChart to save as PNG
+    runs_forgotten = Signal(list)  # the model handles of the runs "Forget hidden runs" removed
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -177,15 +179,26 @@ class Dashboard(QWidget):
         return [k for k, e in self.runs.items() if e.item.checkState() == Qt.CheckState.Checked]
 
     @Slot()
+    def add_model(self, key: str, handle: str) -> None:
+        """Record a model handle the run produced, so that forgetting the run can release it."""
+        if key in self.runs and handle and handle not in self.runs[key].models:
+            self.runs[key].models.append(handle)
+
+    @Slot()
     def remove_hidden_runs(self) -> None:
+        """Remove the unticked runs from the charts and the list; :attr:`runs_forgotten` names their models."""
+        forgotten: list[str] = []
         for key in [k for k in self.runs if k not in self.visible_runs()]:
             entry = self.runs.pop(key)
+            forgotten.extend(entry.models)
             for chart in self.charts.values():
                 for name in [n for n in chart.series_names() if n.split("/")[0] == key]:
                     chart.remove_series(name)
             self.runs_list.takeItem(self.runs_list.row(entry.item))
             if self.current is entry:
                 self.current = None
+        if forgotten:
+            self.runs_forgotten.emit(forgotten)
 
     @Slot(QListWidgetItem)
     def _on_item_changed(self, item: QListWidgetItem) -> None:
