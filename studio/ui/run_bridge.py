@@ -2,7 +2,10 @@
 
 The handler runs in a worker ``QThread``. It emits events into an :class:`EventStream`, which
 never blocks; a GUI-side ``QTimer`` drains the stream at most ``max_rate`` times per second and
-hands the batch to the window through :attr:`RunBridge.events` (REQ-H23, REQ-U03). The worker
+hands the batch to the window through :attr:`RunBridge.events` (REQ-H23, REQ-U03). Each delivery's
+GUI-thread time is taken from the trainer (the GIL), so deliveries are also spaced at least
+``cost / DELIVERY_DUTY`` apart (at most :data:`SLOWEST_DELIVERY_S`): a fast run's large batches
+arrive less often, in fewer, larger deliveries, while a slow run's small ones still arrive at ``max_rate``. The worker
 sends exactly one Qt signal of its own at the end (``done`` or ``failed``), so the GUI event
 queue is never flooded, whatever the step rate.
 """
@@ -22,7 +25,10 @@ from studio.backend.core.stats_delivery import EventStream
 from studio.ui.errors import error_dict
 from studio.ui.gui_gc import collect_on_gui_thread
 
-__all__ = ["RunBridge"]
+__all__ = ["RunBridge", "DELIVERY_DUTY", "SLOWEST_DELIVERY_S"]
+
+DELIVERY_DUTY = 0.02  # share of the time the GUI thread may spend taking deliveries in
+SLOWEST_DELIVERY_S = 0.25  # deliveries come at least this often whatever they cost
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +63,8 @@ class RunBridge(QObject):
         super().__init__(parent)
         collect_on_gui_thread()  # a cycle of widgets must never be freed by the trainer's thread (a deadlock)
         self._timer = QTimer(self)
-        self._timer.setInterval(max(1, int(1000 / max_rate)))
+        self._fastest_ms = max(1, int(1000 / max_rate))
+        self._timer.setInterval(self._fastest_ms)
         self._timer.timeout.connect(self._drain)
         self._job: _Job | None = None
         self._stream: EventStream = EventStream()
@@ -75,6 +82,7 @@ class RunBridge(QObject):
             raise RuntimeError("a run is already in progress")
         self._stream = EventStream()
         self.control = RunControl()
+        self._timer.setInterval(self._fastest_ms)
         job = _Job(call, request, self._stream, self.control)
         job.done.connect(self._on_done)
         job.failed.connect(self._on_failed)
@@ -104,7 +112,10 @@ class RunBridge(QObject):
             self.deliveries += 1
             started = time.thread_time()
             self.events.emit(batch)  # the receivers run now, on this (the GUI) thread
-            self.delivery_cpu_s.append(time.thread_time() - started)
+            cost = time.thread_time() - started
+            self.delivery_cpu_s.append(cost)
+            wait_ms = min(SLOWEST_DELIVERY_S, cost / DELIVERY_DUTY) * 1000
+            self._timer.setInterval(max(self._fastest_ms, int(wait_ms)))
 
     def _finish(self) -> None:
         self._timer.stop()

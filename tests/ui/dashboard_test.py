@@ -239,3 +239,44 @@ def test_forgetting_hidden_runs_frees_their_models_but_not_one_in_use(window, qt
     assert dash.runs == {} and models[0] not in store and models[2] in store
     assert window.state.trained_model.handle == models[2] and window.banner.text() == ""
 
+
+def _deliveries(qtbot, receiver_cpu_s: float) -> tuple[list[int], int, float]:  # noqa: ANN001
+    """Batch sizes a receiver costing ``receiver_cpu_s`` of GUI time per batch gets from a steady 1.2 s run."""
+    bridge = RunBridge()
+    received: list[int] = []
+
+    def steady(request, *, events, control):  # noqa: ANN001, ANN202 - a step every 0.2 ms, as a fast run
+        events(RunStarted("r", "train", 1, 100_000))
+        step, started = 0, time.perf_counter()
+        while time.perf_counter() - started < 1.2:
+            step += 1
+            events(_steps(step, 1)[0])
+            time.sleep(0.0002)
+        events(RunFinished("r", step, 1))
+        return step
+
+    def on_events(batch: list) -> None:
+        received.append(len(batch))
+        busy = time.thread_time() + receiver_cpu_s
+        while time.thread_time() < busy:
+            pass
+
+    bridge.events.connect(on_events)
+    started = time.perf_counter()
+    with qtbot.waitSignal(bridge.finished, timeout=60_000) as done:
+        bridge.start(steady, None)
+    return received, done.args[0], time.perf_counter() - started
+
+
+@pytest.mark.req("REQ-U03", "REQ-H23")
+def test_costly_deliveries_come_less_often_in_larger_batches_and_none_is_lost(qtbot) -> None:
+    from studio.ui.run_bridge import DELIVERY_DUTY
+
+    costly, steps, seconds = _deliveries(qtbot, 0.004)
+    assert sum(costly) == steps + 2
+    # 4 ms each may take at most DELIVERY_DUTY of the time: one delivery per 200 ms, not 30 a second
+    assert len(costly) <= seconds / (0.004 / DELIVERY_DUTY) + 3
+    cheap, steps, seconds = _deliveries(qtbot, 0.0)
+    assert sum(cheap) == steps + 2
+    assert len(cheap) >= 5 * seconds  # a cheap receiver keeps getting live updates
+
