@@ -68,6 +68,7 @@ class LiveChart(pg.PlotWidget):
         self._title, self._y_label, self._x_label = title, y_label, x_label
         self.capacity = capacity
         self.zero_based = zero_based  # rates and learning rates read best from zero
+        self.ceiling: float | None = None  # an upper limit of the values (1 for accuracy): the view stops there
         self.getPlotItem().setTitle(title)
         self.setLabel("left", y_label)
         self.setLabel("bottom", x_label)
@@ -182,7 +183,10 @@ class LiveChart(pg.PlotWidget):
             return
         span = y_hi - y_lo
         if tight or y_lo < vy0 or y_hi > vy1 or span < 0.4 * (vy1 - vy0):
-            self.setYRange(*_nice_bounds(y_lo, y_hi), padding=0)
+            lo, hi = _nice_bounds(y_lo, y_hi)
+            if self.ceiling is not None and y_hi <= self.ceiling:
+                hi = min(hi, self.ceiling)  # an accuracy of 1.1 is no value anyone can reach
+            self.setYRange(lo, hi, padding=0)
 
     @Slot()
     def _stop_following(self, *_: object) -> None:

@@ -280,3 +280,19 @@ def test_costly_deliveries_come_less_often_in_larger_batches_and_none_is_lost(qt
     assert sum(cheap) == steps + 2
     assert len(cheap) >= 5 * seconds  # a cheap receiver keeps getting live updates
 
+
+@pytest.mark.req("REQ-U03")
+def test_an_accuracy_axis_stops_at_one_and_a_loss_axis_does_not(dash: Dashboard) -> None:
+    dash.new_run("near perfect")
+    batch: list = [RunStarted("r", "train", 5, 10)]
+    for epoch in range(5):
+        accuracy = 0.95 + 0.01 * epoch  # up to 0.99
+        batch.append(EpochStats("r", epoch, 10 * (epoch + 1), {"loss": 0.9 - 0.1 * epoch, "accuracy": accuracy},
+                                {"loss": 0.95 - 0.1 * epoch, "accuracy": accuracy - 0.01}, 1e-3, 0.1, 3e4))
+    dash.feed(batch)
+    dash.redraw(force=True)
+    (_, _), (_, top) = dash.metric_chart.getPlotItem().getViewBox().viewRange()
+    assert 0.99 <= top <= 1.0
+    (_, _), (_, loss_top) = dash.loss_chart.getPlotItem().getViewBox().viewRange()
+    assert loss_top > 0.95  # a loss has no ceiling: its margin stays
+

@@ -63,7 +63,7 @@ def test_format_bytes(n, text) -> None:
 
 
 @pytest.mark.req("REQ-H12")
-@pytest.mark.parametrize("s,text", [(0.0123, "12 ms"), (5.25, "5.2 s"), (75, "1 min 15 s"),
+@pytest.mark.parametrize("s,text", [(0.0000012, "1.2 µs"), (0.00031, "310 µs"), (0.0053, "5.3 ms"), (0.0123, "12 ms"), (5.25, "5.2 s"), (75, "1 min 15 s"),
                                     (3725, "1 h 2 min"), (math.nan, "unknown")])
 def test_format_duration(s, text) -> None:
     assert format_duration(s) == text

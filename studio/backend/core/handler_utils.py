@@ -87,11 +87,16 @@ def format_bytes(n: int | float) -> str:
 
 
 def format_duration(seconds: float) -> str:
-    """0.0123 -> '12 ms', 75 -> '1 min 15 s', 3725 -> '1 h 2 min'."""
+    """0.0000012 -> '1.2 µs', 0.0053 -> '5.3 ms', 0.0123 -> '12 ms', 75 -> '1 min 15 s', 3725 -> '1 h 2 min'."""
     if not math.isfinite(seconds):
         return "unknown"
     if seconds < 0:
         raise ValueError(f"a duration must not be negative, not {seconds!r}")
+    if seconds < 0.001:  # per-example inference times
+        micro = seconds * 1e6
+        return f"{micro:.1f} µs" if micro < 10 else f"{micro:.0f} µs"
+    if seconds < 0.01:
+        return f"{seconds * 1000:.1f} ms"
     if seconds < 1:
         return f"{seconds * 1000:.0f} ms"
     if seconds < 60:

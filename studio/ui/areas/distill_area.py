@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.backend.core.events import EpochStats, RunStarted, StepStats
-from studio.backend.core.handler_utils import format_bytes, format_count
+from studio.backend.core.handler_utils import format_bytes, format_count, format_duration
 from studio.backend.core.requests import DistillConfig, LoadRequest, ModelSpec
 from studio.backend.core.results import Catalogue, LoadResult
 from studio.ui import dialogs
@@ -404,7 +404,8 @@ class DistillArea(QWidget):
             cells = [str(row.get("role", "")).capitalize(), shown,
                      format_count(row["params"]) if isinstance(row.get("params"), (int, float)) else "—",
                      format_bytes(row["size_bytes"]) if isinstance(row.get("size_bytes"), (int, float)) else "—",
-                     f"{row['latency_ms']:.3f} ms" if isinstance(row.get("latency_ms"), (int, float)) else "—"]
+                     format_duration(row["latency_ms"] / 1000) if isinstance(row.get("latency_ms"), (int, float))
+                     else "—"]
             for c, text in enumerate(cells):
                 self.table.setItem(i, c, QTableWidgetItem(text))
         valid = [r for r in rows if isinstance(r.get(metric), (int, float)) and math.isfinite(r[metric])]

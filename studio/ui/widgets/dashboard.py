@@ -278,6 +278,7 @@ class Dashboard(QWidget):
         if not entry.metric:
             entry.metric = metric
             self.metric_chart.set_title(metric.replace("_", " ").capitalize(), metric.replace("_", " "))
+            self.metric_chart.ceiling = 1.0 if _is_share(metric) else None
         for kind, values in (("train", event.train), ("val", event.val)):
             if metric in values:
                 metric_points[kind][0].append(event.epoch + 1)
@@ -345,6 +346,12 @@ class Dashboard(QWidget):
         """Points received by a series of a run (the current one by default): for tests and checks."""
         key = run or (self.current.key if self.current else "")
         return self.charts[chart].point_count(f"{key}/{kind}")
+
+
+def _is_share(metric: str) -> bool:
+    """Metrics that cannot exceed 1 (accuracy, F1, precision, recall, R²)."""
+    name = metric.lower()
+    return "accuracy" in name or name.split("_")[-1] in ("f1", "precision", "recall", "r2", "auc")
 
 
 def _brush(colour: tuple[int, int, int]):  # noqa: ANN202 - a QBrush
