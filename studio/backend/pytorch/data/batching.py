@@ -66,10 +66,12 @@ class InMemoryBatches:
     def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The batches of ``epoch``, starting at batch ``start_batch`` (to resume mid-epoch)."""
         order = self.order(epoch)
+        x, y = self.x, self.y
         for b in range(start_batch, len(self._spans)):
             a, z = self._spans[b]
             index = order[a:z]
-            xb, yb = self.x[index], self.y[index]
+            # one index_select per tensor, as the trainer gathers: half the time of x[index]
+            xb, yb = x.index_select(0, index), y.index_select(0, index)
             if self.augment is not None:
                 xb = self.augment(xb, derive_seed(self.seed, epoch, b))
             yield xb, yb
