@@ -18,14 +18,14 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QThread, QTimer, Signal, Slot
 
 from studio.backend.core.handler import RunControl
 from studio.backend.core.stats_delivery import EventStream
 from studio.ui.errors import error_dict
 from studio.ui.gui_gc import collect_on_gui_thread
 
-__all__ = ["RunBridge", "DELIVERY_DUTY", "SLOWEST_DELIVERY_S"]
+__all__ = ["RunBridge", "DELIVERY_DUTY", "SLOWEST_DELIVERY_S", "paint_pending"]
 
 DELIVERY_DUTY = 0.02  # share of the time the GUI thread may spend taking deliveries in
 SLOWEST_DELIVERY_S = 0.25  # deliveries come at least this often whatever they cost
@@ -49,6 +49,16 @@ class _Job(QThread):
             self.failed.emit(error_dict(exc, "run"))
         else:
             self.done.emit(result)
+
+
+def paint_pending() -> None:
+    """Let the window paint what is waiting (the new run's list entry, the earlier runs' receded
+    curves) before a worker starts. Qt paints a graphics scene's changes two event-loop turns after
+    they are made, which would be during the run's first steps, taking some 20 ms of GUI time (four
+    charts) from the trainer. Input events wait: a click now cannot start or change anything."""
+    flags = QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents
+    for _ in range(2):  # the scene's queued update, then the paints it asks for
+        QCoreApplication.processEvents(flags)
 
 
 class RunBridge(QObject):

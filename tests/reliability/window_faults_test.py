@@ -201,6 +201,7 @@ def test_an_exception_inside_the_worker_reaches_the_window_readably_and_a_new_ru
     assert autosaves(tmp_path) == []  # the failed run's autosave and marker are cleaned up
     monkeypatch.undo()
     torch.set_num_threads(1)
+    win.tasks.wait_idle()  # the short calls the fault also failed (the Data area's summary) have reported
     win.start_training()
     assert not win.banner.isVisible()
     wait_run(win, qtbot)

@@ -296,3 +296,16 @@ def test_an_accuracy_axis_stops_at_one_and_a_loss_axis_does_not(dash: Dashboard)
     (_, _), (_, loss_top) = dash.loss_chart.getPlotItem().getViewBox().viewRange()
     assert loss_top > 0.95  # a loss has no ceiling: its margin stays
 
+
+@pytest.mark.req("REQ-U02", "REQ-U03")
+def test_a_new_runs_repaints_are_done_before_its_worker_would_start(dash: Dashboard, qtbot) -> None:
+    from studio.ui.run_bridge import paint_pending
+
+    _finished_run(dash, "first", 2.0)
+    qtbot.wait(50)  # the first run's frames are painted and done
+    before = {name: len(chart.paint_cpu_s) for name, chart in dash.charts.items()}
+    dash.new_run("second")  # the first run's curves recede: every chart must repaint
+    assert {name: len(chart.paint_cpu_s) for name, chart in dash.charts.items()} == before  # Qt paints later...
+    paint_pending()  # ... unless asked now, as the train and distil areas do before starting the worker
+    assert all(len(chart.paint_cpu_s) > before[name] for name, chart in dash.charts.items())
+
