@@ -63,16 +63,21 @@ def make_window(qtbot, isolated_settings) -> Iterator[Callable[..., object]]:  #
         from studio.ui.main_window import MainWindow
 
         win = MainWindow(restore_settings=False, **kwargs)
-        qtbot.addWidget(win)
+        # pytest-qt closes added widgets before fixtures finalise: stop a run a failed test left going
+        # first, or the window's "Stop training?" question would wait for ever
+        qtbot.addWidget(win, before_close_func=_stop_run)
         win.show()
         qtbot.waitExposed(win)
         qtbot.waitUntil(lambda: win.state.catalogue is not None, timeout=RUN_TIMEOUT_MS)
         made.append(win)
         return win
 
-    yield make
-    for win in made:
+    def _stop_run(win) -> None:  # noqa: ANN001
         if win.bridge.running:
             win.bridge.cancel()
-            qtbot.waitUntil(lambda w=win: not w.bridge.running, timeout=RUN_TIMEOUT_MS)
+            qtbot.waitUntil(lambda: not win.bridge.running, timeout=RUN_TIMEOUT_MS)
+
+    yield make
+    for win in made:
+        _stop_run(win)
         win.close()

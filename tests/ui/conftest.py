@@ -35,7 +35,9 @@ def make_window(qtbot) -> Iterator[Callable[..., object]]:  # noqa: ANN001
         from studio.ui.main_window import MainWindow
 
         win = MainWindow(**kwargs)
-        qtbot.addWidget(win)
+        # pytest-qt closes added widgets before fixtures finalise: a run left going by a failed test
+        # is stopped first, or the window's "Stop training?" question would wait for ever
+        qtbot.addWidget(win, before_close_func=lambda w: close_window(w, qtbot))
         win.show()
         qtbot.waitExposed(win)
         qtbot.waitUntil(lambda: win.state.catalogue is not None, timeout=RUN_TIMEOUT_MS)
