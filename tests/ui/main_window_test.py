@@ -152,3 +152,14 @@ def test_a_process_closed_during_a_run_exits_cleanly_without_qt_warnings(tmp_pat
     assert out.returncode == 0, out.stderr[-3000:]
     assert "status cancelled" in out.stdout
     assert stderr.strip() == "", stderr
+
+
+@pytest.mark.req("REQ-U04")
+def test_a_start_queued_while_another_start_paints_leaves_one_run(window, qtbot) -> None:
+    from PySide6.QtCore import QTimer
+
+    window.epochs.setValue(1)
+    QTimer.singleShot(0, window.start_training)  # runs inside the start below, while it paints
+    window.start_training()  # must neither raise "a run is already in progress" nor start twice
+    wait_run(window, qtbot)
+    assert window.last_error is None and window.last_result.status == "finished"

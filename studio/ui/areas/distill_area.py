@@ -327,6 +327,8 @@ class DistillArea(QWidget):
         self.state.set_running("distill")  # the window's updates before the worker starts (they take the GIL)
         self._set_running(True)
         paint_pending()
+        if self.bridge.running:  # a queued call that ran meanwhile started a run: that one stands
+            return
         self.bridge.start(self.backend.caller("distill"), request)
 
     @Slot()

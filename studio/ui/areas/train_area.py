@@ -350,6 +350,8 @@ class TrainArea(QWidget):
         self.state.set_running("train")
         self._set_running(True)
         paint_pending()
+        if self.bridge.running:  # a queued call that ran meanwhile started a run: that one stands
+            return
         self.bridge.start(self.backend.caller("train"), request)
 
     @Slot()
