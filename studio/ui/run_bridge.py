@@ -88,8 +88,13 @@ class RunBridge(QObject):
         return self._job is not None
 
     def start(self, call: Callable[..., Any], request: Any) -> None:
+        """Run ``call(request, events=..., control=...)`` in a worker, once the window has painted what
+        the caller changed (:func:`paint_pending`); if a queued call started a run meanwhile, that one stands."""
         if self._job is not None:
             raise RuntimeError("a run is already in progress")
+        paint_pending()
+        if self._job is not None:
+            return
         self._stream = EventStream()
         self.control = RunControl()
         self._timer.setInterval(self._fastest_ms)

@@ -306,6 +306,6 @@ def test_a_new_runs_repaints_are_done_before_its_worker_would_start(dash: Dashbo
     before = {name: len(chart.paint_cpu_s) for name, chart in dash.charts.items()}
     dash.new_run("second")  # the first run's curves recede: every chart must repaint
     assert {name: len(chart.paint_cpu_s) for name, chart in dash.charts.items()} == before  # Qt paints later...
-    paint_pending()  # ... unless asked now, as the train and distil areas do before starting the worker
+    paint_pending()  # ... unless asked now, as RunBridge.start does before it starts the worker
     assert all(len(chart.paint_cpu_s) > before[name] for name, chart in dash.charts.items())
 

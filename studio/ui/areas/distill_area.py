@@ -39,7 +39,7 @@ from studio.backend.core.results import Catalogue, LoadResult
 from studio.ui import dialogs
 from studio.ui.areas.export_area import describe_metadata
 from studio.ui.charts import LiveChart
-from studio.ui.run_bridge import RunBridge, paint_pending
+from studio.ui.run_bridge import RunBridge
 from studio.ui.state import AppState, TrainedModelRef
 from studio.ui.tasks import Backend, TaskRunner
 from studio.ui.widgets.bar_chart import BarChart
@@ -326,9 +326,6 @@ class DistillArea(QWidget):
         request = self.state.distill_request()
         self.state.set_running("distill")  # the window's updates before the worker starts (they take the GIL)
         self._set_running(True)
-        paint_pending()
-        if self.bridge.running:  # a queued call that ran meanwhile started a run: that one stands
-            return
         self.bridge.start(self.backend.caller("distill"), request)
 
     @Slot()

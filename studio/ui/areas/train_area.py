@@ -37,7 +37,7 @@ from studio.backend.core.results import Catalogue
 from studio.ui import dialogs
 from studio.ui.autosave import Autosave
 from studio.ui.memory import process_memory_bytes
-from studio.ui.run_bridge import RunBridge, paint_pending
+from studio.ui.run_bridge import RunBridge
 from studio.ui.state import AppState, TrainedModelRef
 from studio.ui.tasks import Backend
 from studio.ui.widgets.dashboard import Dashboard
@@ -349,9 +349,6 @@ class TrainArea(QWidget):
         # the window's own updates first: once the worker starts, GUI time is taken from its steps (the GIL)
         self.state.set_running("train")
         self._set_running(True)
-        paint_pending()
-        if self.bridge.running:  # a queued call that ran meanwhile started a run: that one stands
-            return
         self.bridge.start(self.backend.caller("train"), request)
 
     @Slot()
