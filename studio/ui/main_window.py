@@ -253,7 +253,7 @@ class MainWindow(QMainWindow):
     def release_models(self, handles: list) -> None:
         """Free the backend's models of forgotten runs. One still in use (the model the Evaluate and
         Export areas show, or the one Train more would extend) is freed once it no longer is."""
-        self._to_release.update(h for h in handles if h)
+        self._to_release.update(handles)  # the dashboard records only real handles
         self._release_unused()
 
     @Slot()

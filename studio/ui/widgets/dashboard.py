@@ -178,7 +178,6 @@ class Dashboard(QWidget):
     def visible_runs(self) -> list[str]:
         return [k for k, e in self.runs.items() if e.item.checkState() == Qt.CheckState.Checked]
 
-    @Slot()
     def add_model(self, key: str, handle: str) -> None:
         """Record a model handle the run produced, so that forgetting the run can release it."""
         if key in self.runs and handle and handle not in self.runs[key].models:
