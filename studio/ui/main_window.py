@@ -174,6 +174,7 @@ class MainWindow(QMainWindow):
         self.tabs.setUpdatesEnabled(True)
         self.train_area.go_to_area.connect(self.show_area)
         self.train_area.dashboard.runs_forgotten.connect(self.release_models)
+        self.distill_area.models_replaced.connect(self.release_models)
         self.state.trained_model_changed.connect(self._release_unused)
         # the first window's names, kept for scripts and tests
         ta = self.train_area

@@ -68,8 +68,11 @@ def test_a_completed_distillation_fills_the_table_and_chart_side_by_side(window,
     wait_idle(window, qtbot)
     qtbot.mouseClick(area.distill_button, Qt.MouseButton.LeftButton)
     assert not area.distill_button.isEnabled() and not window.train_button.isEnabled()
+    legend = list(area.loss_chart.legend.items)
+    assert area.loss_chart.legend_labels() == ["training", "validation"]  # set before the student's first step
     wait_run(window, qtbot)
     assert area.last_error is None, area.last_error
+    assert area.loss_chart.legend.items == legend  # and never laid out again while it trained
     rows = area.last_result.comparison
     assert [r["role"] for r in rows] == ["teacher", "student", "baseline"]
     assert [area.table.item(i, 0).text() for i in range(3)] == ["Teacher", "Student", "Baseline"]
@@ -78,3 +81,26 @@ def test_a_completed_distillation_fills_the_table_and_chart_side_by_side(window,
     assert area.compare_chart.values == pytest.approx([r["accuracy"] for r in rows])
     assert area.gap_label.text() and area.loss_chart.point_count("train") == area.last_result.train.steps
     assert window.state.trained_model.source == "distill" and window.train_button.isEnabled()
+
+
+@pytest.mark.req("REQ-U07", "REQ-U15")
+def test_a_newer_distillation_frees_the_models_of_the_one_it_replaced(window, qtbot, teacher: pathlib.Path) -> None:
+    from studio.backend.pytorch.model_store import store
+
+    area = window.distill_area
+    window.show_area("Distill")
+    window.state.set_teacher(str(teacher))
+    window.state.set_model(ModelSpec(name="mlp", preset="tiny"))
+    window.state.update_config(epochs=1)
+    area.baseline.setChecked(True)
+    wait_idle(window, qtbot)
+    held = []
+    for _ in range(2):
+        area.start_distillation()
+        wait_run(window, qtbot)
+        assert area.last_error is None, area.last_error
+        held.append((area.last_result.train.model, area.last_result.baseline.model))
+        wait_idle(window, qtbot)  # the release is a short call of its own
+    (first_student, first_baseline), (student, baseline) = held
+    assert first_student not in store and first_baseline not in store  # a long session keeps only the latest
+    assert student in store and baseline in store and window.state.trained_model.handle == student

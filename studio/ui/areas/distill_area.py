@@ -13,7 +13,7 @@ import os
 from dataclasses import replace
 from typing import Any
 
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -59,6 +59,10 @@ ROLE_COLOURS = {"teacher": (148, 103, 189), "student": (31, 119, 180), "baseline
 
 
 class DistillArea(QWidget):
+    # the student and baseline models of the distillation a newer one replaced: the window frees them
+    # once no area shows them (only the latest distillation's models are kept, as its table shows)
+    models_replaced = Signal(list)
+
     def __init__(self, state: AppState, tasks: TaskRunner, bridge: RunBridge, backend: Backend,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -319,6 +323,11 @@ class DistillArea(QWidget):
         if self.bridge.running or not self.state.teacher:
             return
         self.loss_chart.clear_series()
+        # the curves and legend are made now: made with the first points, they took the trainer's GUI time
+        for name, dashed in (("train", False), ("val", True)):
+            self.loss_chart.series(name, dashed=dashed)
+        self.loss_chart.set_legend([("training", self.loss_chart.series_pen("train")),
+                                    ("validation", self.loss_chart.series_pen("val"))])
         self.last_error = None
         self.progress.setValue(0)
         self.status.setText("Starting: measuring the teacher first…")
@@ -346,7 +355,7 @@ class DistillArea(QWidget):
         if operation != "distill":
             self._set_running(False)
 
-    @Slot(list)
+    @Slot(object)
     def _on_events(self, batch: list) -> None:
         if self.bridge.owner is not self:
             return
@@ -370,7 +379,7 @@ class DistillArea(QWidget):
     def _on_finished(self, result: Any) -> None:
         if self.bridge.owner is not self:
             return
-        self.last_result = result
+        replaced, self.last_result = _model_handles(self.last_result), result
         self.state.set_running("")
         self._set_running(False)
         train = getattr(result, "train", None)
@@ -382,6 +391,9 @@ class DistillArea(QWidget):
             self.state.set_trained_model(TrainedModelRef(
                 handle=train.model, label=f"distilled {self.state.model.name}", source="distill",
                 data=self.state.data, model=self.state.model, metrics=dict(train.final_metrics)))
+        replaced = [h for h in replaced if h not in _model_handles(result)]
+        if replaced:
+            self.models_replaced.emit(replaced)
 
     @Slot(dict)
     def _on_failed(self, error: dict) -> None:
@@ -420,6 +432,12 @@ class DistillArea(QWidget):
                                    "Try more epochs, a higher temperature or a larger teacher weight.")
         else:
             self.gap_label.setText("")
+
+
+def _model_handles(result: Any) -> list[str]:
+    """The backend handles a distillation result holds: its student's, and its baseline's if it has one."""
+    runs = (getattr(result, "train", None), getattr(result, "baseline", None))
+    return [run.model for run in runs if getattr(run, "model", "")]
 
 
 def _double(lo: float, hi: float, value: float, step: float, tip: str) -> QDoubleSpinBox:

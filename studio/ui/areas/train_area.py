@@ -204,6 +204,7 @@ class TrainArea(QWidget):
         scroll = side_panel(left, 350)
 
         self.dashboard = Dashboard()
+        self.dashboard.budget = self.bridge.budget  # frames and deliveries share the run's GUI time
         self.dashboard.export_requested.connect(self._export_chart)
         self.loss_chart = self.dashboard.loss_chart
         self.metric_chart = self.dashboard.metric_chart
@@ -304,7 +305,7 @@ class TrainArea(QWidget):
             return
         request = self.training_request()
         data = request.data.name if request.data.source == "builtin" else request.data.source
-        entry = self.dashboard.new_run(f"{request.model.name} on {data}")
+        entry = self.dashboard.new_run(f"{request.model.name} on {data}", validation=request.data.val_fraction > 0)
         self._begin(request, entry.key, "Starting…")
 
     @Slot()
@@ -328,7 +329,8 @@ class TrainArea(QWidget):
         self.state.set_config(request.config)
         self.state.set_runtime(request.runtime)
         data = request.data.name if request.data.source == "builtin" else request.data.source
-        entry = self.dashboard.new_run(f"{request.model.name} on {data}, resumed")
+        entry = self.dashboard.new_run(f"{request.model.name} on {data}, resumed",
+                                       validation=request.data.val_fraction > 0)
         saver = Autosave(request, checkpoint=pathlib.Path(checkpoint))
         resumed = replace(saver.start(), resume_from=checkpoint)  # keeps autosaving to the same file
         self._begin(resumed, entry.key, "Resuming from the last autosave…", saver)
@@ -389,19 +391,19 @@ class TrainArea(QWidget):
             self._set_running(False)
 
     # -- events -------------------------------------------------------------------------------
-    @Slot(list)
+    @Slot(object)
     def _on_events(self, batch: list) -> None:
         if self.bridge.owner is not self:
             return
         for event in batch:
-            if isinstance(event, RunStarted):
+            if isinstance(event, StepStats):  # nearly every event: checked first
+                self._last_step = event
+            elif isinstance(event, RunStarted):
                 self._total_steps = event.total_epochs * event.steps_per_epoch
                 self._total_epochs = event.total_epochs
                 self._start_step = event.start_step
                 self._started_at = time.monotonic()
                 self.status.setText(f"Training on {event.device}…")
-            elif isinstance(event, StepStats):
-                self._last_step = event
             elif isinstance(event, RunWarning):
                 self.state.message.emit(event.message)
         self.dashboard.feed(batch)
@@ -474,7 +476,7 @@ class TrainArea(QWidget):
             if not self.keep_autosave:
                 self._autosave.end()
             self._autosave = None
-        self.dashboard.redraw(force=True)
+        self.dashboard.end_run()
         if self._last_step is not None:
             self._show_progress(self._last_step)
         self.device.show_memory(None)

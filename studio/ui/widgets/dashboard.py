@@ -1,8 +1,10 @@
 """The live training dashboard: loss, metric, learning rate and throughput, runs overlaid (REQ-U03, REQ-U15).
 
 Each run gets a colour; its training curve is solid and its validation curve dashed.
-Runs stay listed with a check box that shows or hides their curves (and legend entries), and
-any chart exports to PNG. The dashboard only draws what :meth:`Dashboard.feed` gives it: batches
+Runs stay listed with a check box that shows or hides their curves, and any chart exports to PNG.
+The loss and metric charts carry a legend: the line-style key, then the most recent shown runs
+by colour (at most :data:`LEGEND_RUNS`; the run list below names every run). It changes only
+between runs and when runs are shown, hidden or forgotten, never while a run draws. The dashboard only draws what :meth:`Dashboard.feed` gives it: batches
 of core events delivered by the coalesced drain.
 """
 
@@ -26,11 +28,14 @@ from PySide6.QtWidgets import (
 )
 
 from studio.backend.core.events import EpochStats, StepStats
+from studio.ui import theme
 from studio.ui.charts import RUN_COLOURS, LiveChart
+from studio.ui.gui_budget import GuiBudget
 
 __all__ = ["Dashboard", "RunEntry"]
 
 _EMA = 0.1  # smoothing of the per-step throughput, so the chart reads as a rate, not noise
+LEGEND_RUNS = 6  # runs named in a chart's legend at most (the most recent shown ones); the run list names all
 
 
 @dataclass
@@ -42,6 +47,7 @@ class RunEntry:
     metric: str = ""
     throughput: float | None = None
     summary: str = ""
+    validation: bool = True  # whether the run has (or is expected to have) validation curves
     models: list[str] = field(default_factory=list)  # backend handles of what the run trained (Train more adds one)
 
 
@@ -56,6 +62,10 @@ class Dashboard(QWidget):
         # one legend per run list is enough: these two take the runs' colours from the list below
         self.lr_chart = LiveChart("Learning rate", "learning rate", "step", legend=None, zero_based=True)
         self.throughput_chart = LiveChart("Throughput", "samples / s", "step", legend=None, zero_based=True)
+        for chart in (self.loss_chart, self.metric_chart):
+            chart.legend.setColumnCount(2)  # the style key on one row, then two runs a row
+        theme.notifier().changed.connect(self._on_theme)
+        self._secondary = (self.lr_chart, self.throughput_chart)
         self.charts = {"Loss": self.loss_chart, "Metric": self.metric_chart,
                        "Learning rate": self.lr_chart, "Throughput": self.throughput_chart}
         grid = QGridLayout()
@@ -100,9 +110,8 @@ class Dashboard(QWidget):
         self.current: RunEntry | None = None
         self._count = 0
         self.max_rate = 30.0
-        self.duty = 0.05  # share of wall time the charts (taking points in and drawing) may take from the trainer
+        self.budget: GuiBudget | None = None  # the run's GUI-time budget (its RunBridge's); None: frames at max_rate
         self.frames = 0
-        self.last_frame_cost = 0.0
         self._next_frame = 0.0
         self._pending = QTimer(self)
         self._pending.setSingleShot(True)
@@ -112,13 +121,11 @@ class Dashboard(QWidget):
         self._slice_timer.setSingleShot(True)
         self._slice_timer.setInterval(0)
         self._slice_timer.timeout.connect(self._draw_slice)
-        self._frame_started = 0.0
-        self._frame_cost = 0.0
-        self._feed_cost = 0.0  # taking points in since the last frame began: counted in the next frame's cost
         self.slice_cpu_s: deque[float] = deque(maxlen=10_000)  # GUI-thread CPU time per chart update
 
     # -- runs ---------------------------------------------------------------------------------
-    def new_run(self, description: str = "") -> RunEntry:
+    def new_run(self, description: str = "", validation: bool = True) -> RunEntry:
+        """A new run, drawn in the next colour; ``validation`` says whether it will have validation curves."""
         self._count += 1
         key = f"Run {self._count}"
         colour = RUN_COLOURS[(self._count - 1) % len(RUN_COLOURS)]
@@ -129,7 +136,7 @@ class Dashboard(QWidget):
         item.setForeground(_brush(colour))
         for chart in self.charts.values():
             chart.recede_series()  # the earlier runs' curves: thin, and painted from a pixmap
-        entry = RunEntry(key, description, colour, item)
+        entry = RunEntry(key, description, colour, item, validation=validation)
         self.runs[key] = entry
         self.current = entry
         self.runs_list.blockSignals(True)
@@ -141,6 +148,8 @@ class Dashboard(QWidget):
         for chart, kind in ((self.loss_chart, "train"), (self.loss_chart, "val"), (self.lr_chart, "lr"),
                             (self.throughput_chart, "rate"), (self.metric_chart, "train"), (self.metric_chart, "val")):
             self._series(chart, entry, kind)
+        self._refresh_legends()
+        self._next_frame = 0.0  # the run's first points are drawn as soon as its budget allows
         return entry
 
     def continue_run(self, key: str) -> RunEntry:
@@ -150,7 +159,47 @@ class Dashboard(QWidget):
         for chart in self.charts.values():
             chart.recede_series()
             chart.emphasise_series([n for n in chart.series_names() if n.split("/")[0] == key])
+        self._refresh_legends()
+        self._next_frame = 0.0
         return self.current
+
+    def end_run(self) -> None:
+        """The current run ended: draw everything it sent and name in the legends what it drew."""
+        self.redraw(force=True)
+        entry = self.current
+        if entry is not None:
+            entry.validation = self.loss_chart.point_count(f"{entry.key}/val") > 0
+        self._refresh_legends()
+
+    def legend_entries(self) -> list[tuple[str, object]]:
+        """The legend of the loss and metric charts: ``(label, pen)``, the style key first."""
+        shown = [e for e in self.runs.values() if e.item.checkState() == Qt.CheckState.Checked]
+        if not shown:
+            return []
+        named = shown[-LEGEND_RUNS:]
+        if self.current in shown and self.current not in named:  # Train more on an earlier run
+            named = [*named[1:], self.current]
+            named.sort(key=shown.index)
+        key = theme.current().plot_foreground  # the line-style key in the text colour: no run has it
+        entries: list[tuple[str, object]] = [("training", _pen(key, 1.5))]
+        if any(e.validation for e in shown):
+            entries.append(("validation", _pen(key, 1.5, dashed=True)))
+        for e in named:
+            name = f"{e.key}/train"
+            width = self.loss_chart.series_width(name) if self.loss_chart.has_series(name) else 2.0
+            entries.append((e.key, _pen(e.colour, width)))
+        if len(shown) > len(named):
+            entries.append((f"+{len(shown) - len(named)} earlier", None))
+        return entries
+
+    @Slot(object)
+    def _on_theme(self, *_: object) -> None:
+        self._refresh_legends()
+
+    def _refresh_legends(self) -> None:
+        entries = self.legend_entries()
+        for chart in (self.loss_chart, self.metric_chart):
+            chart.set_legend(entries)  # type: ignore[arg-type]
 
     def set_summary(self, key: str, summary: str) -> None:
         entry = self.runs.get(key)
@@ -174,6 +223,7 @@ class Dashboard(QWidget):
             for name in chart.series_names():
                 if name.split("/")[0] == key:
                     chart.set_series_visible(name, visible)
+        self._refresh_legends()
 
     def visible_runs(self) -> list[str]:
         return [k for k, e in self.runs.items() if e.item.checkState() == Qt.CheckState.Checked]
@@ -196,6 +246,7 @@ class Dashboard(QWidget):
             self.runs_list.takeItem(self.runs_list.row(entry.item))
             if self.current is entry:
                 self.current = None
+        self._refresh_legends()
         if forgotten:
             self.runs_forgotten.emit(forgotten)
 
@@ -215,8 +266,7 @@ class Dashboard(QWidget):
         if not chart.has_series(name):
             dashed = kind == "val"
             # no point symbols: a scatter item costs as much to update as the four curves together
-            chart.series(name, colour=entry.colour, dashed=dashed,
-                         label=f"{entry.key} {kind}" if kind in ("train", "val") else entry.key)
+            chart.series(name, colour=entry.colour, dashed=dashed)
             if entry.item.checkState() != Qt.CheckState.Checked:
                 chart.set_series_visible(name, False)
         return name
@@ -228,33 +278,27 @@ class Dashboard(QWidget):
         gathered into one list per series first and each series gets one ``add_points`` per batch,
         however many steps and epochs the batch holds (a fast run ends dozens of epochs a second).
         """
-        entry = self.current
-        if entry is None:
-            return
-        started = time.perf_counter()
-        try:
-            self._feed(entry, batch)
-        finally:
-            self._feed_cost += time.perf_counter() - started
+        if self.current is not None:
+            self._feed(self.current, batch)
 
     def _feed(self, entry: RunEntry, batch: list) -> None:
-        steps: list[float] = []
-        losses: list[float] = []
-        lrs: list[float] = []
+        # one pass to split the batch, then one comprehension per field (half the time of appending per event)
+        step_events = [e for e in batch if isinstance(e, StepStats)]
+        epoch_events = [e for e in batch if isinstance(e, EpochStats)] if len(step_events) < len(batch) else []
+        steps = [e.step for e in step_events]
+        losses = [e.loss for e in step_events]
+        lrs = [e.lr for e in step_events]
         rates: list[float] = []
         rate = entry.throughput
+        inf = float("inf")
+        for e in step_events:
+            sps = e.samples_per_s if e.samples_per_s < inf else (rate or 0.0)
+            rate = sps if rate is None else rate + _EMA * (sps - rate)
+            rates.append(rate)
         val_loss: tuple[list[float], list[float]] = ([], [])
         metric_points: dict[str, tuple[list[float], list[float]]] = {"train": ([], []), "val": ([], [])}
-        for event in batch:
-            if isinstance(event, StepStats):
-                steps.append(event.step)
-                losses.append(event.loss)
-                lrs.append(event.lr)
-                sps = event.samples_per_s if event.samples_per_s < float("inf") else (rate or 0.0)
-                rate = sps if rate is None else rate + _EMA * (sps - rate)
-                rates.append(rate)
-            elif isinstance(event, EpochStats):
-                self._gather_epoch(entry, event, val_loss, metric_points)
+        for event in epoch_events:
+            self._gather_epoch(entry, event, val_loss, metric_points)
         entry.throughput = rate
         if steps:
             self.loss_chart.add_points(self._series(self.loss_chart, entry, "train"), steps, losses)
@@ -284,15 +328,16 @@ class Dashboard(QWidget):
                 metric_points[kind][1].append(values[metric])
 
     def redraw(self, force: bool = False) -> bool:
-        """Draw what arrived, unless that would exceed the GUI-time budget; True if a frame began.
+        """Draw what arrived, when the run's GUI budget allows; True if a frame began.
 
-        A frame (setting the curves and painting the four charts) costs a few milliseconds on a
-        fast machine and tens on a slow one, and every millisecond the GUI thread holds the GIL is
-        taken from the training thread. So frames are spaced at least ``1 / max_rate`` apart and
-        at least ``cost / duty`` apart, where the cost includes taking the points in (:meth:`feed`):
-        charts stay live while they use at most ``duty`` of the time. A frame is drawn one chart per event-loop turn, so the loop is never held for the
-        whole frame; a skipped frame is drawn later by a timer, so the last points always appear.
-        ``force`` draws everything at once (the end of a run) and fits the views to the data.
+        A frame (setting the curves and painting the four charts) costs a few milliseconds, and
+        every millisecond the GUI thread holds the GIL is taken from the training thread. So frames
+        come at most ``max_rate`` times a second and only while the run's :attr:`budget` is not
+        spent (:class:`~studio.ui.gui_budget.GuiBudget`: a share of the run's time, measured on the
+        GUI thread's clock); a frame refused now is drawn by a timer once the budget allows, so the
+        last points always appear. A frame updates one chart per event-loop turn, so the loop is
+        never held for the whole frame. ``force`` draws everything at once (the end of a run) and
+        fits the views to the data.
         """
         if force:
             self._slices.clear()
@@ -307,19 +352,20 @@ class Dashboard(QWidget):
         if self._slices:
             return False  # the frame in progress takes the new points too
         now = time.perf_counter()
-        if now < self._next_frame:
+        wait = max(self._next_frame - now, self.budget.wait_s() if self.budget is not None else 0.0)
+        if wait > 0:
             if not self._pending.isActive():
-                self._pending.start(max(1, int((self._next_frame - now) * 1000)))
+                self._pending.start(int(wait * 1000) + 1)
             return False
         self._pending.stop()
-        self._slices = [c for c in self.charts.values() if c.has_new_points]
+        # the learning rate and throughput charts, which a person reads less closely, every other frame:
+        # a frame of the loss and metric charts alone costs half as much, so they come more often
+        secondary = self.frames % 2 == 1
+        self._slices = [c for c in self.charts.values() if c.has_new_points and not (secondary and c in self._secondary)]
         if not self._slices:
             return False
         self.frames += 1
-        self._frame_started = now
-        # the last frame's paints and the points taken in since: the charts' whole share of the GUI thread
-        self._frame_cost = sum(c.take_paint_seconds() for c in self.charts.values()) + self._feed_cost
-        self._feed_cost = 0.0
+        self._next_frame = now + 1.0 / self.max_rate
         self._draw_slice()
         return True
 
@@ -327,15 +373,11 @@ class Dashboard(QWidget):
     def _draw_slice(self) -> None:
         if not self._slices:
             return
-        started, cpu = time.perf_counter(), time.thread_time()
+        cpu = time.thread_time()
         self._slices.pop(0).redraw()
-        self._frame_cost += time.perf_counter() - started
         self.slice_cpu_s.append(time.thread_time() - cpu)
         if self._slices:
             self._slice_timer.start()
-        else:
-            self.last_frame_cost = self._frame_cost
-            self._next_frame = self._frame_started + max(1.0 / self.max_rate, self._frame_cost / self.duty)
 
     @Slot()
     def _draw_pending(self) -> None:
@@ -351,6 +393,17 @@ def _is_share(metric: str) -> bool:
     """Metrics that cannot exceed 1 (accuracy, F1, precision, recall, R²)."""
     name = metric.lower()
     return "accuracy" in name or name.split("_")[-1] in ("f1", "precision", "recall", "r2", "auc")
+
+
+def _pen(colour: tuple[int, int, int] | str, width: float, dashed: bool = False):  # noqa: ANN202 - a QPen
+    from PySide6.QtGui import QColor, QPen
+
+    pen = QPen(QColor(colour) if isinstance(colour, str) else QColor(*colour))
+    pen.setWidthF(width)
+    pen.setCosmetic(True)
+    if dashed:
+        pen.setStyle(Qt.PenStyle.DashLine)
+    return pen
 
 
 def _brush(colour: tuple[int, int, int]):  # noqa: ANN202 - a QBrush
