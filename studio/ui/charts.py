@@ -133,6 +133,7 @@ class LiveChart(pg.PlotWidget):
         self.capacity = capacity
         self.zero_based = zero_based  # rates and learning rates read best from zero
         self.ceiling: float | None = None  # an upper limit of the values (1 for accuracy): the view stops there
+        self.x_plan: float | None = None  # where the current run's x will end (its last step or epoch), if known
         self.getPlotItem().setTitle(title)
         self.setLabel("left", y_label)
         self.setLabel("bottom", x_label)
@@ -254,6 +255,15 @@ class LiveChart(pg.PlotWidget):
         left = 0.0 if x_lo >= 0 else x_lo
         if tight:
             self.setXRange(left, max(x_hi, left + 1) * 1.02, padding=0)
+        elif self.x_plan is not None and left + 1 <= x_hi <= self.x_plan:
+            # as below, but towards the run's planned end by halvings of it: the range changes a few
+            # times a run instead of at nearly every frame (a change repaints axes, grid and every
+            # cached curve: 3.7 ms a chart, against 0.5 ms for a frame that keeps its range)
+            if x_hi > vx1 or x_hi < left + 0.4 * (vx1 - left) or vx0 != left:
+                end = self.x_plan
+                while end / 2 >= x_hi:
+                    end /= 2
+                self.setXRange(left, end, padding=0)
         elif x_hi > vx1 or x_hi < left + 0.3 * (vx1 - left) or vx0 != left:
             self.setXRange(left, _nice_ceiling(max(x_hi, left + 1)), padding=0)
         if self.zero_based and y_lo >= 0:

@@ -239,6 +239,30 @@ def test_a_falling_loss_moves_the_axes_in_few_round_steps(dash: Dashboard) -> No
     assert y0 <= 0.3 + 0.4 * np.exp(-2600 / 800) and y1 >= 0.7 and y1 - y0 < 0.8  # all of it, and not much more
 
 
+@pytest.mark.req("REQ-U03")
+def test_the_step_axis_grows_towards_the_runs_planned_end_in_halvings(dash: Dashboard) -> None:
+    """A run of 100 epochs of 26 steps: its view doubles a few times and ends on the planned last step."""
+    dash.new_run("planned")
+    chart, ends, shares = dash.loss_chart, [], []
+    for frame in range(100):
+        batch: list = [RunStarted("r", "train", 100, 26)] if frame == 0 else []
+        batch += [StepStats("r", s, frame, 1.0 / s, 32, 1e-3, 1e-3, 3e4) for s in range(1 + 26 * frame, 27 + 26 * frame)]
+        dash.feed(batch)
+        chart.redraw()
+        (x0, x1), _ = chart.getPlotItem().getViewBox().viewRange()
+        ends.append(x1)
+        shares.append(26 * (frame + 1) / x1)
+    changes = sum(a != b for a, b in itertools.pairwise(ends))
+    assert changes <= 7  # 2600 / 2**k: 40.6, 81, 162, 325, 650, 1300, 2600 (a round ceiling: 17 times)
+    assert ends[-1] == 2600 and all(0.4 <= share <= 1.0 for share in shares)  # the curve always fills much of it
+    dash.end_run()
+    dash.new_run("same plan")  # a second run of the same length keeps the view the first one left
+    fitted = chart.getPlotItem().getViewBox().viewRange()[0]
+    dash.feed([RunStarted("r", "train", 100, 26), *_steps(1, 26)])
+    chart.redraw()
+    assert chart.getPlotItem().getViewBox().viewRange()[0] == fitted
+
+
 @pytest.mark.req("REQ-U15")
 def test_two_real_runs_are_compared_and_a_chart_saves_as_png(window, qtbot, monkeypatch, tmp_path: pathlib.Path) -> None:
     window.epochs.setValue(1)

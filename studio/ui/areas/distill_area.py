@@ -363,6 +363,7 @@ class DistillArea(QWidget):
         for event in batch:
             if isinstance(event, RunStarted):
                 self._total = event.total_epochs * event.steps_per_epoch
+                self.loss_chart.x_plan = float(self._total)  # the view grows towards the last step
                 self.status.setText(f"Teaching the student on {event.device}…")
             elif isinstance(event, StepStats):
                 steps.append(event.step)

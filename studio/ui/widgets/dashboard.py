@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.backend.core.events import EpochStats, StepStats
+from studio.backend.core.events import EpochStats, RunStarted, StepStats
 from studio.ui import theme
 from studio.ui.charts import RUN_COLOURS, LiveChart
 from studio.ui.gui_budget import GuiBudget
@@ -299,6 +299,11 @@ class Dashboard(QWidget):
         metric_points: dict[str, tuple[list[float], list[float]]] = {"train": ([], []), "val": ([], [])}
         for event in epoch_events:
             self._gather_epoch(entry, event, val_loss, metric_points)
+        for event in batch if len(step_events) + len(epoch_events) < len(batch) else ():
+            if isinstance(event, RunStarted):  # where the run will end: the views grow towards it
+                for chart in (self.loss_chart, self.lr_chart, self.throughput_chart):
+                    chart.x_plan = float(event.total_epochs * event.steps_per_epoch)
+                self.metric_chart.x_plan = float(event.total_epochs)
         entry.throughput = rate
         if steps:
             self.loss_chart.add_points(self._series(self.loss_chart, entry, "train"), steps, losses)
@@ -376,8 +381,9 @@ class Dashboard(QWidget):
         cpu = time.thread_time()
         self._slices.pop(0).redraw()
         self.slice_cpu_s.append(time.thread_time() - cpu)
-        if self._slices:
-            self._slice_timer.start()
+        if self._slices:  # the frame's next chart, when the budget allows (a frame overdraws it by one chart)
+            wait = self.budget.wait_s() if self.budget is not None else 0.0
+            self._slice_timer.start(int(wait * 1000) + 1 if wait > 0 else 0)
 
     @Slot()
     def _draw_pending(self) -> None:
