@@ -57,15 +57,21 @@ def test_a_teacher_from_the_dialog_shows_its_metadata_and_the_controls_make_the_
     assert window.model_area.preset_combo.currentData() == "tiny"  # the student is the Model area's model
 
 
-@pytest.mark.req("REQ-U07")
-def test_a_completed_distillation_fills_the_table_and_chart_side_by_side(window, qtbot, teacher: pathlib.Path) -> None:
+def _ready_to_distil(window, qtbot, teacher: pathlib.Path, epochs: int):  # noqa: ANN001, ANN202
+    """The Distill area shown, with the teacher, a tiny MLP student, ``epochs`` and the baseline asked for."""
     area = window.distill_area
     window.show_area("Distill")
     window.state.set_teacher(str(teacher))
     window.state.set_model(ModelSpec(name="mlp", preset="tiny"))
-    window.state.update_config(epochs=2)
+    window.state.update_config(epochs=epochs)
     area.baseline.setChecked(True)
     wait_idle(window, qtbot)
+    return area
+
+
+@pytest.mark.req("REQ-U07")
+def test_a_completed_distillation_fills_the_table_and_chart_side_by_side(window, qtbot, teacher: pathlib.Path) -> None:
+    area = _ready_to_distil(window, qtbot, teacher, epochs=2)
     qtbot.mouseClick(area.distill_button, Qt.MouseButton.LeftButton)
     assert not area.distill_button.isEnabled() and not window.train_button.isEnabled()
     legend = list(area.loss_chart.legend.items)
@@ -87,13 +93,7 @@ def test_a_completed_distillation_fills_the_table_and_chart_side_by_side(window,
 def test_a_newer_distillation_frees_the_models_of_the_one_it_replaced(window, qtbot, teacher: pathlib.Path) -> None:
     from studio.backend.pytorch.model_store import store
 
-    area = window.distill_area
-    window.show_area("Distill")
-    window.state.set_teacher(str(teacher))
-    window.state.set_model(ModelSpec(name="mlp", preset="tiny"))
-    window.state.update_config(epochs=1)
-    area.baseline.setChecked(True)
-    wait_idle(window, qtbot)
+    area = _ready_to_distil(window, qtbot, teacher, epochs=1)
     held = []
     for _ in range(2):
         area.start_distillation()
