@@ -2,7 +2,9 @@
 
 - ``gui_latency_p99_ms``: lateness (99th percentile) of a 10 ms ``QTimer`` on the GUI thread while
   the fastest built-in training (``two_moons`` + ``linear``, one CPU thread) runs in the window
-  (separate runs from the throughput ones, so the probe's wake-ups do not count against throughput).
+  (separate runs from the throughput ones, so the probe's wake-ups do not count against throughput),
+  up to the end of the run's own end-of-run work; the detail gives it for the ticks while the worker
+  trained alone too.
 - ``gui_throughput_ratio``: that training's steps per second with the window attached (dashboard
   drawing live) divided by the same training headless (the handler called as the command line
   calls it, its events buffered in an ``EventStream``), interleaved in one process, median of the
@@ -11,7 +13,7 @@
   less noisy than the ratio) and the frames per second the dashboard drew, and the same figures
   for what one click on Train runs (digits + mlp, 20 epochs).
 - ``plot_frame_ms_1m``: one frame of a chart holding 1,000,000 points (new points, ``redraw`` and a
-  synchronous repaint), 95th percentile over the frames.
+  synchronous repaint of its viewport, checked to have painted), 95th percentile over the frames.
 - ``startup_window_s``: from launching ``studio``'s window code in a new process to its first paint.
 - ``first_step_ratio``: launch to first training step shown by the studio, divided by launch to
   first step of a bare PyTorch script training the same model on the same data; interleaved.
@@ -61,10 +63,14 @@ LOOP = COMMON + textwrap.dedent("""
     lateness = []
     state = {"expected": 0.0, "probing": False}
 
+    in_run = []  # the lateness of ticks while the worker trained (the rest fall in the run's end)
+
     def tick():
         now = time.perf_counter()
         if state["probing"]:
             lateness.append(max(0.0, now - state["expected"]))
+            if window.bridge.running:
+                in_run.append(lateness[-1])
         state["expected"] = now + 0.010
 
     probe = QTimer()
@@ -132,6 +138,7 @@ LOOP = COMMON + textwrap.dedent("""
         heads.append(h); wins.append(w); ratios.append(w / h)
         windowed(True)  # the latency probe runs in its own runs: its 100 wake-ups a second cost the GIL too
     print(json.dumps({"p99_ms": float(np.percentile(lateness, 99)) * 1000, "max_ms": max(lateness) * 1000,
+                      "in_run_p99_ms": float(np.percentile(in_run, 99)) * 1000, "in_run_max_ms": max(in_run) * 1000,
                       "ticks": len(lateness), "ratios": ratios, "headless_steps_per_s": heads,
                       "window_steps_per_s": wins, "gui_share": [c / w for c, w, _ in usage],
                       "frames_per_s": [f / w for _, w, f in usage]}))
@@ -152,7 +159,9 @@ PLOT = COMMON + textwrap.dedent("""
     x = np.arange(1, 1_000_001, dtype=np.float64)
     y = 1.0 / np.sqrt(x) + 0.05 * np.sin(x / 50.0)
     chart.add_points("train", x, y)
-    chart.redraw(); chart.repaint()
+    # the view's viewport is what paints: repaint() on the view itself paints nothing of the plot
+    chart.redraw(); chart.viewport().repaint()
+    painted = len(chart.paint_cpu_s)
     times = []
     step = 1_000_000
     for i in range(frames):
@@ -161,8 +170,9 @@ PLOT = COMMON + textwrap.dedent("""
         started = time.perf_counter()
         chart.add_points("train", new, 1.0 / np.sqrt(new))
         chart.redraw()
-        chart.repaint()
+        chart.viewport().repaint()
         times.append(time.perf_counter() - started)
+    assert len(chart.paint_cpu_s) - painted == frames, "a frame that paints nothing measures nothing"
     print(json.dumps({"ms": [t * 1000 for t in times], "points": chart.point_count("train"),
                       "drawn": chart.drawn_points("train")}))
 """)
@@ -305,7 +315,11 @@ def loop_figures(quick: bool) -> dict:
     return {
         "gui_latency_p99_ms": {"value": round(data["p99_ms"], 1), "unit": "ms", "goal": "<= 50",
                                "reference": "lateness of a 10 ms QTimer during that training",
-                               "detail": {"max_ms": round(data["max_ms"], 1), "ticks": data["ticks"]}},
+                               "detail": {"max_ms": round(data["max_ms"], 1), "ticks": data["ticks"],
+                                          # the ticks while the worker trains, without the run's end (the
+                                          # last frame fitted to the data, the new model evaluated)
+                                          "in_run_p99_ms": round(data["in_run_p99_ms"], 1),
+                                          "in_run_max_ms": round(data["in_run_max_ms"], 1)}},
         "gui_throughput_ratio": {"value": round(ratio, 3), "unit": "x", "goal": ">= 0.95", "reference": reference,
                                  "detail": {**{k: [round(v, 3) for v in data[k]]
                                                for k in ("ratios", "headless_steps_per_s", "window_steps_per_s")},

@@ -13,11 +13,12 @@ from collections import deque
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Slot
-from PySide6.QtGui import QColor, QPen, QPixmapCache, QTransform
+from PySide6.QtGui import QColor, QPen, QPixmapCache
 from PySide6.QtWidgets import QGraphicsItem, QWidget
 
 from studio.backend.core.stats_delivery import ChartHistory
 from studio.ui import theme
+from studio.ui.chart_items import LegendSample, SeriesItem, WholeNumberAxis, pen_key
 
 __all__ = ["LiveChart", "SERIES_COLOURS", "RUN_COLOURS"]
 
@@ -59,75 +60,12 @@ def _nice_bounds(lo: float, hi: float) -> tuple[float, float]:
     return float(np.floor((lo - 0.1 * span) / step) * step), float(np.ceil((hi + 0.1 * span) / step) * step)
 
 
-def _pen_key(pen: object) -> tuple:
-    if pen is None:
-        return ()
-    pen = pg.mkPen(pen)
-    return pen.color().name(), pen.widthF(), int(pen.style().value)
-
-
-_BOLD_OFFSETS = ((0, 0), (1, 0), (0, 1))  # device pixels: a 1-pixel line drawn thrice reads as a 2-pixel one
-
-
-class _BoldableCurve(pg.PlotCurveItem):
-    """A curve drawn with a 1-pixel pen; when ``bold``, three times, one device pixel apart.
-
-    Qt strokes a pen wider than one pixel as a polygon, which made the current run's 2-pixel curve
-    the most expensive thing in a frame: 4.0 ms a paint for 4,600 points, against 1.2 ms for three
-    1-pixel passes that look the same (the earlier runs' curves are 1 pixel wide and cached anyway).
-    """
-
-    bold = False
-
-    def paint(self, p, opt, widget) -> None:  # noqa: ANN001 - pyqtgraph's signature
-        if not self.bold:
-            super().paint(p, opt, widget)
-            return
-        base = p.transform()
-        try:
-            for dx, dy in _BOLD_OFFSETS:
-                p.setTransform(base * QTransform.fromTranslate(dx, dy))
-                super().paint(p, opt, widget)
-        finally:
-            p.setTransform(base)
-
-    def pixelPadding(self) -> float:  # noqa: N802 - pyqtgraph's name
-        return super().pixelPadding() + (1.0 if self.bold else 0.0)
-
-
-class _Series(pg.PlotDataItem):
-    """A plot data item whose line is a :class:`_BoldableCurve`."""
-
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__()
-        self.curve.setParentItem(None)  # the plain curve pyqtgraph made: not yet drawn anywhere
-        self.curve = _BoldableCurve()
-        self.curve.setParentItem(self)
-        self.curve.sigClicked.connect(self.sigClicked)
-        self.setData(**kwargs)  # data and style reach the new curve
-
-
-class _LegendSample(pg.ItemSample):
-    """A legend's line sample that only shows: runs are shown and hidden with their ticks in the run list."""
-
-    def mouseClickEvent(self, event) -> None:  # noqa: ANN001, N802 - pyqtgraph's name
-        event.ignore()
-
-
-class _WholeNumberAxis(pg.AxisItem):
-    """An axis of whole numbers (epochs, steps): no ticks between them, however far the view zooms in."""
-
-    def tickSpacing(self, minVal: float, maxVal: float, size: float):  # noqa: ANN201, N802, N803 - pyqtgraph's names
-        levels = [(spacing, offset) for spacing, offset in super().tickSpacing(minVal, maxVal, size) if spacing >= 1]
-        return levels or [(1.0, 0.0)]
-
-
 class LiveChart(pg.PlotWidget):
     """One plot with named series, e.g. a loss chart with ``train`` and ``val`` curves."""
 
     def __init__(self, title: str, y_label: str, x_label: str = "step", parent: QWidget | None = None,
                  capacity: int = 4096, legend: str | None = "top-right", zero_based: bool = False) -> None:
-        axes = {"bottom": _WholeNumberAxis("bottom")} if x_label in ("epoch", "step") else None  # counts
+        axes = {"bottom": WholeNumberAxis("bottom")} if x_label in ("epoch", "step") else None  # counts
         super().__init__(parent=parent, axisItems=axes)
         self._title, self._y_label, self._x_label = title, y_label, x_label
         self.capacity = capacity
@@ -171,7 +109,7 @@ class LiveChart(pg.PlotWidget):
             colour = colour or SERIES_COLOURS.get(name.rsplit(" ", 1)[-1], (100, 100, 100))
             pen = pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine)
             pen.setCosmetic(True)
-            curve = _Series(pen=pen, symbol=symbol, symbolSize=6, symbolBrush=colour, symbolPen=None)
+            curve = SeriesItem(pen=pen, symbol=symbol, symbolSize=6, symbolBrush=colour, symbolPen=None)
             self.addItem(curve)
             curve.curve.bold = True
             curve.setClipToView(True)
@@ -199,12 +137,12 @@ class LiveChart(pg.PlotWidget):
         self._in_legend.clear()
         if self.legend is None:
             return
-        if [(label.text, _pen_key(sample.item.opts["pen"])) for sample, label in self.legend.items] == \
-                [(text, _pen_key(pen)) for text, pen in entries]:
+        if [(label.text, pen_key(sample.item.opts["pen"])) for sample, label in self.legend.items] == \
+                [(text, pen_key(pen)) for text, pen in entries]:
             return  # unchanged: no layout, no repaint
         self.legend.clear()
         for text, pen in entries:
-            self.legend.addItem(_LegendSample(pg.PlotDataItem(pen=pen)), text)
+            self.legend.addItem(LegendSample(pg.PlotDataItem(pen=pen)), text)
             for item in self.legend.items[-1]:  # the sample and label repaint from pixmaps
                 item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.legend.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
@@ -212,7 +150,7 @@ class LiveChart(pg.PlotWidget):
     def _show_in_legend(self, name: str) -> None:
         """A series enters the legend with its first points (so one made ahead of its data shows no empty entry)."""
         if self._auto_legend and self.legend is not None and name not in self._hidden and self._histories[name].count:
-            self.legend.addItem(_LegendSample(pg.PlotDataItem(pen=self.series_pen(name))), self._labels[name])
+            self.legend.addItem(LegendSample(pg.PlotDataItem(pen=self.series_pen(name))), self._labels[name])
             for item in (self.legend, *self.legend.items[-1]):  # the box, sample and label repaint from pixmaps
                 item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
             self._in_legend.add(name)

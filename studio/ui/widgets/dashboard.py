@@ -4,8 +4,9 @@ Each run gets a colour; its training curve is solid and its validation curve das
 Runs stay listed with a check box that shows or hides their curves, and any chart exports to PNG.
 The loss and metric charts carry a legend: the line-style key, then the most recent shown runs
 by colour (at most :data:`LEGEND_RUNS`; the run list below names every run). It changes only
-between runs and when runs are shown, hidden or forgotten, never while a run draws. The dashboard only draws what :meth:`Dashboard.feed` gives it: batches
-of core events delivered by the coalesced drain.
+between runs and when runs are shown, hidden or forgotten, never while a run draws. The
+dashboard only draws what :meth:`Dashboard.feed` gives it: batches of core events delivered by
+the coalesced drain, within the run's GUI-time budget (:mod:`studio.ui.gui_budget`).
 """
 
 from __future__ import annotations
