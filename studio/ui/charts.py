@@ -142,17 +142,17 @@ class LiveChart(pg.PlotWidget):
             return  # unchanged: no layout, no repaint
         self.legend.clear()
         for text, pen in entries:
-            self.legend.addItem(LegendSample(pg.PlotDataItem(pen=pen)), text)
-            for item in self.legend.items[-1]:  # the sample and label repaint from pixmaps
-                item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-        self.legend.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+            self._add_legend_entry(text, pen)
+
+    def _add_legend_entry(self, text: str, pen: QPen | None) -> None:
+        self.legend.addItem(LegendSample(pg.PlotDataItem(pen=pen)), text)
+        for item in (self.legend, *self.legend.items[-1]):  # the box, sample and label repaint from pixmaps
+            item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
     def _show_in_legend(self, name: str) -> None:
         """A series enters the legend with its first points (so one made ahead of its data shows no empty entry)."""
         if self._auto_legend and self.legend is not None and name not in self._hidden and self._histories[name].count:
-            self.legend.addItem(LegendSample(pg.PlotDataItem(pen=self.series_pen(name))), self._labels[name])
-            for item in (self.legend, *self.legend.items[-1]):  # the box, sample and label repaint from pixmaps
-                item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+            self._add_legend_entry(self._labels[name], self.series_pen(name))
             self._in_legend.add(name)
 
     @property

@@ -392,7 +392,8 @@ class DistillArea(QWidget):
             self.state.set_trained_model(TrainedModelRef(
                 handle=train.model, label=f"distilled {self.state.model.name}", source="distill",
                 data=self.state.data, model=self.state.model, metrics=dict(train.final_metrics)))
-        replaced = [h for h in replaced if h not in _model_handles(result)]
+        kept = _model_handles(result)
+        replaced = [h for h in replaced if h not in kept]
         if replaced:
             self.models_replaced.emit(replaced)
 

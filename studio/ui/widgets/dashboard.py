@@ -15,6 +15,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QComboBox,
@@ -111,7 +112,7 @@ class Dashboard(QWidget):
         self.current: RunEntry | None = None
         self._count = 0
         self.max_rate = 30.0
-        self.budget: GuiBudget | None = None  # the run's GUI-time budget (its RunBridge's); None: frames at max_rate
+        self.budget = GuiBudget()  # the run's GUI-time budget (the owner sets its RunBridge's); idle: no limit
         self.frames = 0
         self._next_frame = 0.0
         self._pending = QTimer(self)
@@ -182,13 +183,13 @@ class Dashboard(QWidget):
             named = [*named[1:], self.current]
             named.sort(key=shown.index)
         key = theme.current().plot_foreground  # the line-style key in the text colour: no run has it
-        entries: list[tuple[str, object]] = [("training", _pen(key, 1.5))]
+        entries: list[tuple[str, object]] = [("training", pg.mkPen(key, width=1.5))]
         if any(e.validation for e in shown):
-            entries.append(("validation", _pen(key, 1.5, dashed=True)))
+            entries.append(("validation", pg.mkPen(key, width=1.5, style=Qt.PenStyle.DashLine)))
         for e in named:
             name = f"{e.key}/train"
             width = self.loss_chart.series_width(name) if self.loss_chart.has_series(name) else 2.0
-            entries.append((e.key, _pen(e.colour, width)))
+            entries.append((e.key, pg.mkPen(e.colour, width=width)))
         if len(shown) > len(named):
             entries.append((f"+{len(shown) - len(named)} earlier", None))
         return entries
@@ -285,7 +286,7 @@ class Dashboard(QWidget):
     def _feed(self, entry: RunEntry, batch: list) -> None:
         # one pass to split the batch, then one comprehension per field (half the time of appending per event)
         step_events = [e for e in batch if isinstance(e, StepStats)]
-        epoch_events = [e for e in batch if isinstance(e, EpochStats)] if len(step_events) < len(batch) else []
+        others = [e for e in batch if not isinstance(e, StepStats)] if len(step_events) < len(batch) else []
         steps = [e.step for e in step_events]
         losses = [e.loss for e in step_events]
         lrs = [e.lr for e in step_events]
@@ -298,10 +299,10 @@ class Dashboard(QWidget):
             rates.append(rate)
         val_loss: tuple[list[float], list[float]] = ([], [])
         metric_points: dict[str, tuple[list[float], list[float]]] = {"train": ([], []), "val": ([], [])}
-        for event in epoch_events:
-            self._gather_epoch(entry, event, val_loss, metric_points)
-        for event in batch if len(step_events) + len(epoch_events) < len(batch) else ():
-            if isinstance(event, RunStarted):  # where the run will end: the views grow towards it
+        for event in others:
+            if isinstance(event, EpochStats):
+                self._gather_epoch(entry, event, val_loss, metric_points)
+            elif isinstance(event, RunStarted):  # where the run will end: the views grow towards it
                 for chart in (self.loss_chart, self.lr_chart, self.throughput_chart):
                     chart.x_plan = float(event.total_epochs * event.steps_per_epoch)
                 self.metric_chart.x_plan = float(event.total_epochs)
@@ -358,7 +359,7 @@ class Dashboard(QWidget):
         if self._slices:
             return False  # the frame in progress takes the new points too
         now = time.perf_counter()
-        wait = max(self._next_frame - now, self.budget.wait_s() if self.budget is not None else 0.0)
+        wait = max(self._next_frame - now, self.budget.wait_s())
         if wait > 0:
             if not self._pending.isActive():
                 self._pending.start(int(wait * 1000) + 1)
@@ -383,7 +384,7 @@ class Dashboard(QWidget):
         self._slices.pop(0).redraw()
         self.slice_cpu_s.append(time.thread_time() - cpu)
         if self._slices:  # the frame's next chart, when the budget allows (a frame overdraws it by one chart)
-            wait = self.budget.wait_s() if self.budget is not None else 0.0
+            wait = self.budget.wait_s()
             self._slice_timer.start(int(wait * 1000) + 1 if wait > 0 else 0)
 
     @Slot()
@@ -400,17 +401,6 @@ def _is_share(metric: str) -> bool:
     """Metrics that cannot exceed 1 (accuracy, F1, precision, recall, R²)."""
     name = metric.lower()
     return "accuracy" in name or name.split("_")[-1] in ("f1", "precision", "recall", "r2", "auc")
-
-
-def _pen(colour: tuple[int, int, int] | str, width: float, dashed: bool = False):  # noqa: ANN202 - a QPen
-    from PySide6.QtGui import QColor, QPen
-
-    pen = QPen(QColor(colour) if isinstance(colour, str) else QColor(*colour))
-    pen.setWidthF(width)
-    pen.setCosmetic(True)
-    if dashed:
-        pen.setStyle(Qt.PenStyle.DashLine)
-    return pen
 
 
 def _brush(colour: tuple[int, int, int]):  # noqa: ANN202 - a QBrush
