@@ -1,0 +1,3 @@
+from studio.preflight import main
+
+raise SystemExit(main())
