@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import logging
-import os
 import pathlib
 from logging.handlers import RotatingFileHandler
+
+from studio.paths import log_dir
 
 __all__ = ["log_dir", "setup_logging"]
 
 _configured: pathlib.Path | None = None
-
-
-def log_dir() -> pathlib.Path:
-    """``$STUDIO_LOG_DIR``, else ``$XDG_STATE_HOME/studio/logs``, else ``~/.local/state/studio/logs``."""
-    if os.environ.get("STUDIO_LOG_DIR"):
-        return pathlib.Path(os.environ["STUDIO_LOG_DIR"])
-    base = os.environ.get("XDG_STATE_HOME") or str(pathlib.Path.home() / ".local" / "state")
-    return pathlib.Path(base) / "studio" / "logs"
 
 
 def setup_logging(level: int = logging.INFO) -> pathlib.Path:

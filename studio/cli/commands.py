@@ -43,6 +43,7 @@ from studio.backend.core.requests import (
 from studio.backend.core.results import TrainResult
 from studio.cli import render
 from studio.cli.context import Context
+from studio.cli.doctor import DESCRIPTION as DOCTOR, add_doctor, cmd_doctor
 from studio.cli.exit_codes import BAD_INPUT, INTERRUPTED, OK, RunFailure, exit_code_for
 from studio.cli.options import (
     ModelFlags,
@@ -600,4 +601,5 @@ SPECS: dict[str, CommandSpec] = {
                                       cmd_inspect_checkpoint),
     "inspect catalogue": CommandSpec("List the built-in datasets, the models with their presets, and the devices.",
                                      _add_inspect_catalogue, cmd_inspect_catalogue),
+    "doctor": CommandSpec(DOCTOR, add_doctor, cmd_doctor),
 }

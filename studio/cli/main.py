@@ -33,6 +33,7 @@ COMMANDS = {
     "export": "Export a saved model to ONNX or TorchScript, checked against the original.",
     "inspect": "Describe data, a model, a checkpoint, or what the backend offers.",
     "run": "Run a project file with the operation it names (train or distill).",
+    "doctor": "What a bug report needs and what is wrong here (versions, GPUs, display, libraries, folders).",
 }
 INSPECT_TOPICS = {
     "data": "Size, task, classes and splits of a dataset.",

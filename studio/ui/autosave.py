@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass
 
 from studio.backend.core.requests import TrainRequest
+from studio.paths import state_dir
 
 __all__ = ["Autosave", "Interrupted", "autosave_dir", "find_interrupted", "AUTOSAVE_INTERVAL_S"]
 
@@ -27,11 +28,8 @@ AUTOSAVE_INTERVAL_S = 30.0
 
 
 def autosave_dir() -> pathlib.Path:
-    """``$STUDIO_STATE_DIR/autosave``, else ``$XDG_STATE_HOME/studio/autosave``, else ``~/.local/state/...``."""
-    if os.environ.get("STUDIO_STATE_DIR"):
-        return pathlib.Path(os.environ["STUDIO_STATE_DIR"]) / "autosave"
-    base = os.environ.get("XDG_STATE_HOME") or str(pathlib.Path.home() / ".local" / "state")
-    return pathlib.Path(base) / "studio" / "autosave"
+    """``autosave`` in the state folder (:func:`studio.paths.state_dir`; ``$STUDIO_STATE_DIR`` moves it)."""
+    return state_dir() / "autosave"
 
 
 @dataclass(frozen=True)

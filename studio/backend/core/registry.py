@@ -28,7 +28,7 @@ __all__ = ["HandlerRegistry", "ENTRY_POINT_GROUP", "BUILTIN_BACKENDS", "default_
 ENTRY_POINT_GROUP = "studio.backends"
 BUILTIN_BACKENDS = {"pytorch": "studio.backend.pytorch.handlers:register"}
 OPERATIONS = ("catalogue", "inspect_data", "inspect_model", "train", "evaluate", "predict", "distill", "save", "load", "export",
-              "release")
+              "release", "environment")
 
 Loader = Callable[["HandlerRegistry"], None]
 

@@ -47,6 +47,7 @@ from studio.backend.pytorch import data as data_lib
 from studio.backend.pytorch import models as model_lib
 from studio.backend.pytorch import serialization as ser
 from studio.backend.pytorch.distill import distill
+from studio.backend.pytorch.environment import environment
 from studio.backend.pytorch.evaluation import evaluate_outputs
 from studio.backend.pytorch.inference import probabilities, run_model
 from studio.backend.pytorch.model_store import TrainedModel, store
@@ -390,6 +391,7 @@ HANDLERS: dict[str, Callable[..., Any]] = {
     "export": export,
     "distill": distill,
     "release": release,
+    "environment": environment,
 }
 
 
