@@ -41,9 +41,8 @@ from studio.backend.core.requests import (
     TrainRequest,
 )
 from studio.backend.core.results import TrainResult
-from studio.cli import render
+from studio.cli import doctor, render
 from studio.cli.context import Context
-from studio.cli.doctor import DESCRIPTION as DOCTOR, add_doctor, cmd_doctor
 from studio.cli.exit_codes import BAD_INPUT, INTERRUPTED, OK, RunFailure, exit_code_for
 from studio.cli.options import (
     ModelFlags,
@@ -601,5 +600,5 @@ SPECS: dict[str, CommandSpec] = {
                                       cmd_inspect_checkpoint),
     "inspect catalogue": CommandSpec("List the built-in datasets, the models with their presets, and the devices.",
                                      _add_inspect_catalogue, cmd_inspect_catalogue),
-    "doctor": CommandSpec(DOCTOR, add_doctor, cmd_doctor),
+    "doctor": CommandSpec(doctor.DESCRIPTION, doctor.add_doctor, doctor.cmd_doctor),
 }
