@@ -28,7 +28,8 @@ _ENV = ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM", "XDG_SESSION_TYPE")
 
 def collect(backend: Mapping[str, Any] | BaseException | None, *, system: System | None = None,
             qt: Mapping[str, Any] | None = None, settings_file: str | None = None) -> dict[str, Any]:
-    """``backend``: the ``environment`` handler's answer as a dict (or the exception it raised);
+    """``backend``: the ``environment`` handler's answer as a dict (or the exception it raised, or
+    ``{"pending": text}`` while it is asked);
     ``qt``: overrides of the Qt section by a running application (exact Qt version, the loaded plugin)."""
     system = system or System()
     outcome = check(system)

@@ -24,6 +24,8 @@ def _rows(label: str, lines: list[str]) -> list[str]:
 def _backend(b: Mapping[str, Any]) -> list[str]:
     if "error" in b:
         return [f"not available: {b['error']}"]
+    if "pending" in b:
+        return [str(b["pending"])]
     build = b.get("build", {})
     accel = [f"CUDA {build['cuda']}" if build.get("cuda") else "", f"ROCm {build['hip']}" if build.get("hip") else "",
              "MPS" if build.get("mps") else ""]

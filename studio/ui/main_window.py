@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox, QT
 from studio.backend.core.registry import HandlerRegistry
 from studio.backend.core.requests import CatalogueRequest, ReleaseRequest, TrainRequest
 from studio.backend.core.results import Catalogue
-from studio.ui import autosave, dialogs, theme
+from studio.ui import autosave, dialogs, doctor_dialog, theme
 from studio.ui.gui_gc import freeze_long_lived
 from studio.ui.settings import Settings
 from studio.ui.state import AppState
@@ -236,6 +236,10 @@ class MainWindow(QMainWindow):
             action.setCheckable(True)
             group.addAction(action)
             self.theme_actions[name] = action
+
+        help_menu = bar.addMenu("&Help")
+        self.doctor_action = self._action(help_menu, "About this &system…", lambda: doctor_dialog.show_doctor(self),
+                                          tip="Versions, devices, display, libraries and folders, for a bug report")
 
     # -- areas, messages, errors ----------------------------------------------------------------
     @Slot(str)
