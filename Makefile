@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: studio test lint traceability bench bench-quick clean
+.PHONY: studio preflight test lint traceability bench bench-quick clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,9 +14,14 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
 	@touch $(STAMP)
 
-## Start the studio on its built-in default data.
-studio: $(STAMP)
+## Start the studio on its built-in default data, once the preflight says a window can open here.
+studio: preflight $(STAMP)
 	$(VENV)/bin/studio
+
+## Can a window open here? Standard library only, so it runs before the install: without a display, or
+## without the system libraries Qt's platform plugin needs, it says what to do (the install command) and exits 2.
+preflight:
+	@$(PYTHON) -m studio.preflight
 
 ## Run the whole suite: lint, layering, tests; regenerates specs/TRACEABILITY.md from the run.
 test: $(STAMP)

@@ -92,6 +92,7 @@ def show_doctor(window: Any) -> DoctorDialog:
         dialog = DoctorDialog(getattr(window, "tasks", None), window,
                               settings.q.fileName() if settings is not None else None)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-    dialog.show()
-    dialog.raise_()
+        dialog.show()
+    else:
+        dialog.activateWindow()  # already open: bring it to the front
     return dialog
