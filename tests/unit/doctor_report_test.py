@@ -119,3 +119,22 @@ def test_the_text_report_has_one_labelled_line_per_part(backend: dict) -> None:
     assert labels == ["Studio", "Python", "System", "Backend", "Devices", "Qt", "Plugin", "Display", "Libraries",
                       "Folders", "Extras", "Disk", "Problems"]
     assert f"torch {backend['version']}" in text and "Problems   none found" in text
+
+
+def test_macos_needs_no_display_server_or_x11_libraries(backend: dict) -> None:
+    mac = System(env={}, platform="darwin", has_library=lambda name: False, os_release=lambda: {}, as_root=False)
+    report = collect(backend, system=mac)
+    assert report["qt"]["plugin"] == "cocoa" and report["display"]["ok"] and report["libraries"] == {}
+    assert report["problems"] == []
+    assert "Libraries  (not needed on this system)" in format_report(report)
+
+
+def test_gpus_are_listed_with_their_memory_and_the_cuda_build(backend: dict) -> None:
+    gib = 1 << 30
+    gpu = {**backend, "build": {**backend["build"], "cuda": "12.8", "cuda_available": True},  # no GPU here: as one says
+           "devices": [*backend["devices"], {"id": "cuda:0", "kind": "cuda", "name": "NVIDIA H100 80GB HBM3",
+                                              "total_memory_bytes": 80 * gib, "free_memory_bytes": 79 * gib,
+                                              "bf16": True, "fp16": True}]}
+    text = format_report(collect(gpu, system=fake({"DISPLAY": ":0"})))
+    assert "built for CUDA 12.8; usable accelerators: cuda" in text
+    assert "cuda:0: NVIDIA H100 80GB HBM3, 80.0 GiB, 79.0 GiB free" in text

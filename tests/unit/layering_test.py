@@ -19,7 +19,6 @@ RULES = [
     ("studio/ui", TORCH, "the UI reaches the backend only through handlers and core contracts"),
     ("studio/backend", QT, "the backend must run headless, with no Qt"),
     ("studio/backend/core", TORCH + QT, "the core contracts are framework-agnostic"),
-    ("studio/cli", QT, "the command line runs where no window can"),
     ("studio/doctor", TORCH + QT, "studio doctor reports on a machine whose torch or Qt is broken"),
     ("studio/preflight", TORCH + QT + ("numpy", "platformdirs", "studio.backend", "studio.ui"),
      "the preflight runs before anything is installed (make studio) and before Qt: standard library only"),
