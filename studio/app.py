@@ -42,8 +42,13 @@ def _window() -> int:
         return EXIT_CODE
     if outcome.platform:
         os.environ["QT_QPA_PLATFORM"] = outcome.platform  # e.g. "wayland;xcb": Qt falls back in that order
-    from studio.ui.app import run_window
-
+    try:
+        from studio.ui.app import run_window
+    except ImportError as exc:  # a broken or partial PySide6 install
+        print(f"studio: error [preflight.qt_unavailable]: Studio cannot open its window: Qt (PySide6) cannot be "
+              f"loaded: {exc}.\nReinstall it (pip install -c constraints.txt -e .); studio doctor says what it sees.",
+              file=sys.stderr)
+        return EXIT_CODE
     return run_window()
 
 

@@ -102,3 +102,13 @@ def test_doctor_imports_no_qt(tmp_path: Path) -> None:
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_qt_that_cannot_be_loaded_exits_2_with_what_to_do(tmp_path: Path) -> None:
+    broken = tmp_path / "broken" / "PySide6"  # a PySide6 whose Qt libraries are gone, first on the path
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text('raise ImportError("libQt6Core.so.6: cannot open shared object file")\n')
+    path = os.pathsep.join([str(broken.parent), *[p for p in sys.path if p]])
+    proc = run([], tmp_path, unset=NO_DISPLAY, QT_QPA_PLATFORM="offscreen", PYTHONPATH=path)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "preflight.qt_unavailable" in proc.stderr and "libQt6Core.so.6" in proc.stderr

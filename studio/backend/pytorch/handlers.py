@@ -391,7 +391,7 @@ HANDLERS: dict[str, Callable[..., Any]] = {
     "export": export,
     "distill": distill,
     "release": release,
-    "environment": environment,
+    "environment": studio_errors("environment")(environment),
 }
 
 
