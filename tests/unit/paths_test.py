@@ -24,6 +24,7 @@ def plain(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.mark.req("REQ-U10")
 @pytest.mark.skipif(sys.platform in ("darwin", "win32"), reason="the Unix (XDG) layout")
 def test_on_unix_the_folders_are_where_they_always_were(plain: Path) -> None:
     assert paths.state_dir() == plain / "state" / "studio"

@@ -56,6 +56,7 @@ def _spawned(folder: str, out: Any) -> None:  # runs in the spawned process
         out.put({"error": f"{type(exc).__name__}: {exc}"})
 
 
+@pytest.mark.req("REQ-D07")
 def test_training_on_an_image_folder_works_in_a_spawned_process_with_spawned_workers(tmp_path: Path,
                                                                                     one_torch_thread) -> None:
     folder = shapes_folder(tmp_path / "shapes")
