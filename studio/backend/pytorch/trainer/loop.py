@@ -184,6 +184,7 @@ class Trainer:
         self._last: dict[str, torch.Tensor] | None = None  # last weights, kept when the best are restored
         self._rng: dict[str, Any] | None = None  # the random state where the last run stopped
         self._running = False
+        self._epoch_started = 0.0
         self._monitor = self.tracker.monitor
         self._plateau = self._plateau_name()
         self._copy_batches = False
@@ -239,6 +240,7 @@ class Trainer:
             if self.distributed is not None:
                 order = self.distributed.shard(order)
             order = order.to(x.device)
+            self._epoch_started = time.perf_counter()  # the whole epoch: data, steps and validation
             for micro in plan.step_batches(order, self.step_in_epoch):
                 if self.control is not None and not self._go_on():
                     return "cancelled"
@@ -302,6 +304,10 @@ class Trainer:
         val_means = self._validate(*val) if val is not None else {}
         val_more, extra_more = self.objective.end_epoch() if self.objective is not None else ({}, {})
         val_means = {**val_means, **val_more}
+        seconds = time.perf_counter() - self._epoch_started
+        world = self.distributed.world_size if self.distributed is not None else 1
+        train = dataclasses.replace(train, duration_s=seconds,
+                                    samples_per_s=train.samples * world / seconds if seconds > 0 else math.inf)
         record: dict[str, Any] = {"epoch": self.epoch, "step": self.global_step, "lr": train.last_lr}
         record.update({f"train_{k}": v for k, v in train.means.items()})
         record.update({f"val_{k}": v for k, v in val_means.items()})
