@@ -141,9 +141,30 @@ def _model_spec(args: argparse.Namespace, base: ModelSpec) -> ModelSpec:
     return merge_config(base, partial)
 
 
+def _is_project_path(text: str) -> bool:
+    return text.lower().endswith(".json")
+
+
+def _data_given_as_project(args: argparse.Namespace) -> None:
+    """``studio inspect data FOLDER`` means ``--data FOLDER``: a first argument that is not a project file is data."""
+    text = getattr(args, "project", None)
+    if not text or _is_project_path(text):
+        return
+    if getattr(args, "data.spec", None) is not None:
+        raise ValidationError(f"{text!r} is not a project file (.studio.json), and --data is given too.",
+                              code="usage.bad_project", field="project", value=text,
+                              hint="Give the data once: as the first argument or with --data.")
+    setattr(args, "data.spec", text)
+    args.project = None
+
+
 def _load_project(args: argparse.Namespace, operation: str) -> Project | None:
     if not getattr(args, "project", None):
         return None
+    if not _is_project_path(args.project):
+        raise ValidationError(f"{args.project!r} is not a project file (.studio.json); data is given with --data.",
+                              code="usage.bad_project", field="project", value=args.project,
+                              hint=f"Run: studio {operation} --data {args.project} ...")
     project = load_project(args.project)
     if project.operation != operation:
         raise ValidationError(f"{args.project} is a {project.operation} project; run it with 'studio "
@@ -403,6 +424,9 @@ def _load(path: str, ctx: Context) -> Any:
 
 def _add_evaluate(parser: argparse.ArgumentParser, ctx: Context, model: ModelFlags | None) -> None:
     parser.add_argument("model", metavar="MODEL.safetensors", help="A checkpoint saved by Studio.")
+    parser.add_argument("data_positional", nargs="?", metavar="DATA",
+                        help="The data to measure on, as --data takes it (default: the data the model was "
+                        "trained on).")
     add_data_flags(parser, [d["name"] for d in ctx.catalogue().datasets])
     parser.add_argument("--split", choices=("train", "val", "test"), default="val",
                         help="Which split of the data to measure. Default: val.")
@@ -411,6 +435,8 @@ def _add_evaluate(parser: argparse.ArgumentParser, ctx: Context, model: ModelFla
 
 
 def cmd_evaluate(args: argparse.Namespace, ctx: Context, model: ModelFlags | None) -> int:
+    args.project = args.data_positional
+    _data_given_as_project(args)
     loaded = _load(args.model, ctx)
     saved = loaded.metadata.get("data")
     base = DataSpec.from_dict(saved) if isinstance(saved, dict) else DataSpec()
@@ -431,7 +457,22 @@ def _add_predict(parser: argparse.ArgumentParser, ctx: Context, model: ModelFlag
                         "inline JSON rows such as '[[5.1, 3.5, 1.4, 0.2]]', or - to read JSON rows from stdin.")
     parser.add_argument("--top-k", type=int, default=3, metavar="K", help="Classes listed per sample. Default: 3.")
     parser.add_argument("--batch-size", type=int, default=256, metavar="N", help="Samples per batch. Default: 256.")
+    parser.add_argument("--out", metavar="PREDICTIONS.csv",
+                        help="Also write the predictions to this CSV file: one row per input (its file or line), "
+                        "the label, its probability and every class's probability.")
     _add_json(parser)
+
+
+def _write_predictions(path: str, result: Any) -> Any:
+    import csv
+
+    from studio.backend.pytorch.serialization.atomic import atomic_write
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            csv.writer(fh).writerows(render.prediction_rows(result))
+
+    return atomic_write(path, write, suffixes=(".csv",), error_cls=ValidationError)
 
 
 def cmd_predict(args: argparse.Namespace, ctx: Context, model: ModelFlags | None) -> int:
@@ -442,6 +483,7 @@ def cmd_predict(args: argparse.Namespace, ctx: Context, model: ModelFlags | None
         inputs = _json_rows(inputs, "the inputs")
     else:
         inputs = str(Path(inputs).expanduser().absolute())
+    out = check_output(args.out, (".csv",))
     loaded = _load(args.model, ctx)
     result = ctx.handler("predict")(PredictRequest(model=loaded.model, inputs=inputs, batch_size=args.batch_size,
                                                    top_k=args.top_k))
@@ -449,6 +491,10 @@ def cmd_predict(args: argparse.Namespace, ctx: Context, model: ModelFlags | None
         ctx.emit_json(result)
     else:
         render.predictions(ctx, result)
+    if out is not None:
+        info = _write_predictions(out, result)
+        if not args.json:
+            ctx.err(f"Wrote {len(result.names)} predictions to {info.path}.")
     return OK
 
 
@@ -494,10 +540,43 @@ def cmd_export(args: argparse.Namespace, ctx: Context, model: ModelFlags | None)
     return OK
 
 
+# -- import-weights ---------------------------------------------------------------------------------------
+
+def _add_import_weights(parser: argparse.ArgumentParser, ctx: Context, model: ModelFlags | None) -> None:
+    parser.add_argument("weights", metavar="WEIGHTS",
+                        help="A plain state dict: a .safetensors file not saved by Studio, or a .pt / .pth file "
+                        "of weights only (read with torch.load(weights_only=True); other pickles are refused).")
+    parser.add_argument("--into", "--model", dest="into", required=True, metavar="MODEL.safetensors",
+                        help="A Studio checkpoint of the same architecture: its model, data, classes and "
+                        "preprocessing are kept, its weights replaced.")
+    parser.add_argument("--out", required=True, metavar="PATH.safetensors", help="The new Studio checkpoint.")
+    _add_json(parser)
+
+
+def cmd_import_weights(args: argparse.Namespace, ctx: Context, model: ModelFlags | None) -> int:
+    out = check_output(args.out, (CHECKPOINT_SUFFIX,))
+    weights = Path(args.weights).expanduser()
+    if not weights.is_file():
+        raise ValidationError(f"There is no weights file at {args.weights}.", code="checkpoint.not_found",
+                              field="weights", value=args.weights)
+    target = _load(args.into, ctx)
+    imported = ctx.handler("load")(LoadRequest(path=str(weights.absolute()), import_state_dict=True,
+                                               into=target.model))
+    info = ctx.handler("save")(SaveRequest(model=imported.model, path=str(out)))
+    if args.json:
+        ctx.emit_json(info)
+    else:
+        ctx.out(f"Imported the weights of {weights.name} into {Path(args.into).name}'s model; saved to {info.path} "
+                f"({format_bytes(info.size_bytes)}).")
+    return OK
+
+
 # -- inspect ----------------------------------------------------------------------------------------------
 
 def _add_inspect_data(parser: argparse.ArgumentParser, ctx: Context, model: ModelFlags | None) -> None:
-    _add_project(parser)
+    parser.add_argument("project", nargs="?", metavar="DATA | PROJECT.studio.json",
+                        help="The data (as --data takes it: a built-in name, a CSV file, an image folder, a NumPy "
+                        "file) or a project file saved by the window.")
     add_data_flags(parser, [d["name"] for d in ctx.catalogue().datasets])
     parser.add_argument("--preview-rows", type=int, default=5, metavar="N", help="Samples previewed. Default: 5.")
     _add_json(parser)
@@ -508,6 +587,7 @@ def _project_any(args: argparse.Namespace) -> Project | None:
 
 
 def cmd_inspect_data(args: argparse.Namespace, ctx: Context, model: ModelFlags | None) -> int:
+    _data_given_as_project(args)
     project = _project_any(args)
     data = data_spec(args, project.data if project else DataSpec(), [d["name"] for d in ctx.catalogue().datasets])
     summary = ctx.handler("inspect_data")(InspectDataRequest(data=data, preview_rows=args.preview_rows))
@@ -527,6 +607,7 @@ def _add_inspect_model(parser: argparse.ArgumentParser, ctx: Context, model: Mod
 
 
 def cmd_inspect_model(args: argparse.Namespace, ctx: Context, model: ModelFlags | None) -> int:
+    _data_given_as_project(args)
     project = _project_any(args)
     data = data_spec(args, project.data if project else DataSpec(), [d["name"] for d in ctx.catalogue().datasets])
     spec = _model_spec(args, project.model if project else ModelSpec())
@@ -590,6 +671,11 @@ SPECS: dict[str, CommandSpec] = {
         "Export a saved model to ONNX or TorchScript; the export is run and compared with the model before "
         "it is reported.\n\nexample:\n  studio export model.safetensors --format onnx --out model.onnx",
         _add_export, cmd_export),
+    "import-weights": CommandSpec(
+        "Put the weights of a plain state dict (a .safetensors file from elsewhere, or a weights-only .pt / .pth "
+        "file) into a Studio checkpoint of the same architecture, and save the result as a new checkpoint."
+        "\n\nexample:\n  studio import-weights weights.pth --into model.safetensors --out imported.safetensors",
+        _add_import_weights, cmd_import_weights),
     "inspect data": CommandSpec("Describe a dataset: task, input shape, classes, splits.",
                                 _add_inspect_data, cmd_inspect_data),
     "inspect model": CommandSpec(

@@ -31,6 +31,7 @@ COMMANDS = {
     "evaluate": "Metrics of a saved model on a split of its data (or other data).",
     "predict": "Predictions of a saved model for new inputs (a CSV, an image, a folder, a NumPy file).",
     "export": "Export a saved model to ONNX or TorchScript, checked against the original.",
+    "import-weights": "Put a plain state dict (.safetensors, weights-only .pt/.pth) into a Studio checkpoint.",
     "inspect": "Describe data, a model, a checkpoint, or what the backend offers.",
     "run": "Run a project file with the operation it names (train or distill).",
     "doctor": "What a bug report needs and what is wrong here (versions, GPUs, display, libraries, folders).",

@@ -7,7 +7,7 @@ from typing import Any
 from studio.backend.core.handler_utils import format_bytes, format_count, format_duration
 from studio.cli.progress import format_metrics
 
-__all__ = ["training_summary", "evaluation", "predictions", "data_summary", "model_summary", "checkpoint", "catalogue"]
+__all__ = ["training_summary", "evaluation", "predictions", "prediction_rows", "data_summary", "model_summary", "checkpoint", "catalogue"]
 
 
 def _table(ctx: Any, rows: list[list[str]], header: list[str]) -> None:
@@ -57,17 +57,41 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _row_names(result: Any) -> list[str]:
+    count = len(result.values) if result.task == "regression" else len(result.labels)
+    return list(result.names) if len(result.names) == count else [str(i) for i in range(count)]
+
+
 def predictions(ctx: Any, result: Any) -> None:
+    """One line per input, in input order, starting with the input's name (an image's path relative to
+    the folder, ``line N`` of a CSV file, ``row i``)."""
+    names = _row_names(result)
     if result.task == "regression":
-        for i, row in enumerate(result.values):
-            ctx.out(f"{i}\t" + "\t".join(f"{v:.6g}" for v in row))
+        for name, row in zip(names, result.values):
+            ctx.out(f"{name}\t" + "\t".join(f"{v:.6g}" for v in row))
         return
     if result.top_k:
-        for i, top in enumerate(result.top_k):
-            ctx.out(f"{i}\t" + "\t".join(f"{label} {p:.3f}" for label, p in top))
+        for name, top in zip(names, result.top_k):
+            ctx.out(f"{name}\t" + "\t".join(f"{label} {p:.3f}" for label, p in top))
         return
-    for i, (label, probs) in enumerate(zip(result.labels, result.probabilities)):
-        ctx.out(f"{i}\t{label}\t" + " ".join(f"{p:.3f}" for p in probs))
+    for name, label, probs in zip(names, result.labels, result.probabilities):
+        ctx.out(f"{name}\t{label}\t" + " ".join(f"{p:.3f}" for p in probs))
+
+
+def prediction_rows(result: Any) -> list[list[str]]:
+    """The predictions as CSV rows, header first: the input, the predicted label and its probability, then
+    the probability of every class (regression: the input and each predicted value)."""
+    names = _row_names(result)
+    if result.task == "regression":
+        width = len(result.values[0]) if result.values else 1
+        header = ["input", *(["value"] if width == 1 else [f"value_{i}" for i in range(width)])]
+        return [header, *([name, *(repr(float(v)) for v in row)] for name, row in zip(names, result.values))]
+    classes = list(result.class_names) or [str(i) for i in range(len(result.probabilities[0]))] \
+        if result.probabilities else list(result.class_names)
+    rows = [["input", "label", "probability", *(f"p_{c}" for c in classes)]]
+    for name, index, label, probs in zip(names, result.indices, result.labels, result.probabilities):
+        rows.append([name, label, repr(float(probs[index])), *(repr(float(p)) for p in probs)])
+    return rows
 
 
 def data_summary(ctx: Any, s: Any) -> None:

@@ -112,7 +112,7 @@ def test_predict_answers_in_input_order_with_the_top_k_classes(trained, monkeypa
     assert all(len(top) == 2 for top in result["top_k"])
     assert set(result["labels"]) <= {"arm 1", "arm 2", "arm 3"}
     code, text, err = cli("predict", str(out), json.dumps(rows[:1]))  # inline rows, plain output
-    assert code == OK and text.startswith("0\t") and len(text.splitlines()) == 1
+    assert code == OK and text.startswith("row 0\t") and len(text.splitlines()) == 1
 
 
 def test_export_writes_a_checked_torchscript_file(trained, tmp_path: Path) -> None:

@@ -364,7 +364,7 @@ def test_pickle_files_are_refused_and_never_unpickled(tmp_path: Path, name: str,
     for loader in (lambda: load_model(path, build), lambda: read_metadata(path),
                    lambda: load_training_checkpoint(path, build)):
         err = expect_error(CheckpointError, "checkpoint.not_safetensors", loader)
-        assert "import_state_dict" in str(err)
+        assert f"studio import-weights {name}" in str(err)  # a command a user can run
     expect_error(CheckpointError, "checkpoint.unsafe_pickle", import_state_dict, path)
     assert not marker.exists(), "unpickling ran code"
 
@@ -650,7 +650,7 @@ def test_foreign_and_malformed_files_are_clear_errors(tmp_path: Path) -> None:
         assert name in err.message
     safetensors.torch.save_file(net.state_dict(), tmp_path / "plain.safetensors")
     err = expect_error(CheckpointError, "checkpoint.not_studio", load_model, tmp_path / "plain.safetensors", build)
-    assert "import_state_dict" in str(err)
+    assert "studio import-weights plain.safetensors" in str(err)
     imported = import_state_dict(tmp_path / "plain.safetensors")  # the explicit way in still works
     assert set(imported) == set(net.state_dict())
     safetensors.torch.save_file(net.state_dict(), tmp_path / "badmeta.safetensors", metadata={"studio": "{oops"})

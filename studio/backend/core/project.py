@@ -139,7 +139,7 @@ def load_project(path: str | os.PathLike[str]) -> Project:
                            field="path", value=str(where), hint="Check the path.") from None
     except IsADirectoryError:
         raise ProjectError(f"{str(where)!r} is a folder, not a project file.", code="project.not_found",
-                           field="path", value=str(where), hint=f"Give a {SUFFIX} file.") from None
+                           field="path", value=str(where), hint=f"Give a {SUFFIX} file; a folder of data is given with --data FOLDER.") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ProjectError(f"The project file {str(where)!r} cannot be read: {exc}.", code="project.unreadable",
                            field="path", value=str(where)) from exc

@@ -82,12 +82,17 @@ class EvaluateResult(Contract):
 
 @dataclass(frozen=True)
 class PredictResult(Contract):
+    """Predictions in input order; ``names`` says which input each row is: an image's path relative to
+    the folder given, ``line N`` of a CSV file, or ``row i``; ``class_names`` names the probabilities."""
+
     task: str
     indices: tuple[int, ...] = ()
     labels: tuple[str, ...] = ()
     probabilities: tuple[tuple[float, ...], ...] = ()
     top_k: tuple[tuple[tuple[str, float], ...], ...] = ()
     values: tuple[tuple[float, ...], ...] = ()
+    names: tuple[str, ...] = ()
+    class_names: tuple[str, ...] = ()  # the column of each probability
 
 
 @dataclass(frozen=True)

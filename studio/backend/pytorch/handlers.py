@@ -329,11 +329,13 @@ def predict(request: PredictRequest, **_: Any) -> PredictResult:
                               value=request.top_k)
     model = resolve_model(request.model)
     prep = data_lib.Preprocessing.from_dict(model.preprocessing)
-    x, _names = inputs_to_tensor(request.inputs, tuple(model.input_shape), dict(prep.encoding))
+    x, sample_names = inputs_to_tensor(request.inputs, tuple(model.input_shape), dict(prep.encoding))
+    row_names = tuple(sample_names)
     outputs = run_model(model.module, prep.apply(x), request.batch_size)
     if model.task == "regression":
         values = prep.inverse_target(outputs)
-        return PredictResult(task=model.task, values=tuple(tuple(map(float, row)) for row in values.tolist()))
+        return PredictResult(task=model.task, values=tuple(tuple(map(float, row)) for row in values.tolist()),
+                             names=row_names)
     probs = probabilities(model.task, outputs)
     names = tuple(model.class_names) or tuple(str(i) for i in range(outputs.shape[1]))
     if model.task == "binary":
@@ -343,7 +345,8 @@ def predict(request: PredictRequest, **_: Any) -> PredictResult:
     if model.task == "multilabel":
         indices = tuple(int(i) for i in probs.argmax(1).tolist())
         return PredictResult(task=model.task, indices=indices, labels=tuple(names[i] for i in indices),
-                             probabilities=tuple(tuple(map(float, r)) for r in probs.tolist()))
+                             probabilities=tuple(tuple(map(float, r)) for r in probs.tolist()), names=row_names,
+                             class_names=names)
     k = min(request.top_k, probs.shape[1])
     top_p, top_i = probs.topk(k, dim=1)
     indices = tuple(int(i) for i in top_i[:, 0].tolist())
@@ -352,6 +355,7 @@ def predict(request: PredictRequest, **_: Any) -> PredictResult:
         probabilities=tuple(tuple(map(float, r)) for r in probs.tolist()),
         top_k=tuple(tuple((names[i], float(p)) for i, p in zip(ri, rp)) for ri, rp in
                     zip(top_i.tolist(), top_p.tolist())),
+        names=row_names, class_names=names,
     )
 
 

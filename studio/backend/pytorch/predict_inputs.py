@@ -2,7 +2,8 @@
 
 Accepted: nested lists or arrays of samples (``(N, *input_shape)``, or flat rows of the right
 length), a single sample, or a path: a CSV file (encoded with the stored column encoding), a
-``.npy`` / ``.npz`` file (``allow_pickle=False``), one image file or a folder of images.
+``.npy`` / ``.npz`` file (``allow_pickle=False``), one image file or a folder of images (its
+sub-folders too, in the order of their relative paths).
 The training preprocessing is applied by the caller.
 """
 
@@ -59,17 +60,26 @@ def _images(paths: list[Path], input_shape: tuple[int, ...]) -> torch.Tensor:
     return torch.from_numpy(np.stack([read_image(str(p), (h, w), channels, DEFAULT_MAX_PIXELS) for p in paths]))
 
 
+def _folder_images(folder: Path) -> list[Path]:
+    """The images in ``folder`` and its sub-folders (one per class, as for training), by relative path."""
+    files = sorted((p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                    and not any(part.startswith(".") for part in p.relative_to(folder).parts)),
+                   key=lambda p: p.relative_to(folder).as_posix())
+    if not files:
+        raise DataError(f"The folder {folder} holds no PNG, JPEG or BMP image.", code="data.empty",
+                        field="inputs", value=str(folder))
+    return files
+
+
 def inputs_to_tensor(inputs: Any, input_shape: tuple[int, ...], encoding: dict[str, Any]) -> tuple[torch.Tensor, list[str]]:
-    """The raw inputs as float32 ``(N, *input_shape)`` and a name per sample (file/row) for display."""
+    """The raw inputs as float32 ``(N, *input_shape)`` and a name per sample for display: an image's path
+    relative to the folder given (in the order returned), ``line N`` of a CSV file, ``row i`` otherwise."""
     input_shape = tuple(int(s) for s in input_shape)
     if isinstance(inputs, (str, Path)):
         path = Path(inputs)
         if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-            if not files:
-                raise DataError(f"The folder {path} holds no PNG, JPEG or BMP image.", code="data.empty",
-                                field="inputs", value=str(path))
-            return _images(files, input_shape), [p.name for p in files]
+            files = _folder_images(path)
+            return _images(files, input_shape), [p.relative_to(path).as_posix() for p in files]
         if not path.is_file():
             raise DataError(f"There is no file or folder at {path}; check the path.", code="data.not_found",
                             field="inputs", value=str(path))

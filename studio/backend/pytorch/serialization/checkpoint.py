@@ -101,7 +101,9 @@ def _refuse_pickle(p: Path) -> None:
         raise CheckpointError(
             f"{p.name!r} is {kind}, not a safetensors checkpoint; Studio does not load pickle files because "
             "loading them can run code.", code="checkpoint.not_safetensors", field="path", value=str(p),
-            hint="If you trust it, import its weights explicitly with import_state_dict.")
+            hint=f"If you trust it and it holds only weights, convert it with: studio convert {p.name} (or put its "
+                 f"weights into a Studio checkpoint of the same architecture: studio import-weights {p.name} "
+                 "--into MODEL.safetensors --out NEW.safetensors).")
 
 
 def open_checkpoint(path: str | os.PathLike[str], *, verify: bool) -> tuple[Header, dict[str, Any]]:

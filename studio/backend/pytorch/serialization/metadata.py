@@ -131,7 +131,8 @@ def parse_doc(text: str | None, name: str) -> tuple[dict[str, Any], tuple[int, i
     not_studio = CheckpointError(
         f"{name!r} is a safetensors file but not a Studio checkpoint (no Studio metadata).",
         code="checkpoint.not_studio", field="path", value=name,
-        hint="Import its weights with import_state_dict instead.")
+        hint=f"Import its weights into a Studio checkpoint of the same architecture: studio import-weights {name} "
+             "--into MODEL.safetensors --out NEW.safetensors.")
     if text is None:
         raise not_studio
     try:
