@@ -516,6 +516,16 @@ def _add_export(parser: argparse.ArgumentParser, ctx: Context, model: ModelFlags
     parser.add_argument("--tolerance", type=float, default=1e-4, metavar="X",
                         help="Largest allowed difference between the export's outputs and the model's. "
                         "Default: 1e-4.")
+    parser.add_argument("--bare", action="store_true",
+                        help="Export the bare network, which takes normalised inputs ((x - mean) / std with the "
+                        "training statistics written in the file). By default the export takes the values as "
+                        "they are in your files (the normalisation is inside it).")
+    parser.add_argument("--softmax", action="store_true",
+                        help="End the graph in probabilities (softmax; sigmoid for binary and multi-label) "
+                        "instead of logits.")
+    parser.add_argument("--pixels", choices=("0..1", "0..255"), default="0..1",
+                        help="The pixel values an image model's export takes: 0..1 (as Studio reads images) or "
+                        "0..255 (as most image libraries give them). Default: 0..1.")
     _add_json(parser)
 
 
@@ -525,7 +535,8 @@ def cmd_export(args: argparse.Namespace, ctx: Context, model: ModelFlags | None)
     assert out is not None
     try:
         result = ctx.handler("export")(ExportRequest(model=loaded.model, path=out, format=args.format,
-                                                     tolerance=args.tolerance))
+                                                     tolerance=args.tolerance, include_preprocessing=not args.bare,
+                                                     softmax=args.softmax, pixel_range=args.pixels))
     except StudioError as exc:
         if exit_code_for(exc) == BAD_INPUT:
             raise
@@ -535,8 +546,11 @@ def cmd_export(args: argparse.Namespace, ctx: Context, model: ModelFlags | None)
     else:
         ctx.out(f"Exported {args.format} to {result.path} ({format_bytes(result.size_bytes)}); largest difference "
                 f"from the model: {result.max_abs_diff:.2e}.")
+        takes = (result.metadata.get("input") or {}).get("values")
+        if takes:
+            ctx.out(f"It takes {takes}.")
         if result.loader_snippet:
-            ctx.out("Load it with:\n" + result.loader_snippet)
+            ctx.out("Load it with:\n" + result.loader_snippet.rstrip("\n"))
     return OK
 
 

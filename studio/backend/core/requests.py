@@ -190,10 +190,18 @@ class LoadRequest(Contract):
 
 @dataclass(frozen=True)
 class ExportRequest(Contract):
+    """``include_preprocessing``: the graph takes the values as they are in the user's files (the training
+    normalisation inside it); False exports the bare network, which takes normalised inputs. ``softmax``:
+    the graph ends in probabilities. ``pixel_range``: an image graph's input, ``0..1`` (as Studio's image
+    reader returns pixels) or ``0..255``."""
+
     model: str
     path: str
     format: str = "onnx"  # onnx or torchscript
     tolerance: float = 1e-4
+    include_preprocessing: bool = True
+    softmax: bool = False
+    pixel_range: str = "0..1"
 
 
 @dataclass(frozen=True)

@@ -130,6 +130,7 @@ class ExportResult(Contract):
     size_bytes: int
     max_abs_diff: float
     loader_snippet: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)  # what the file says about itself (class names, ...)
 
 
 @dataclass(frozen=True)

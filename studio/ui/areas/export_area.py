@@ -16,6 +16,7 @@ from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -85,9 +86,24 @@ class ExportArea(QWidget):
         self.torchscript_button = QPushButton("Export TorchScript…")
         self.torchscript_button.setToolTip("TorchScript runs in PyTorch and C++ without Studio's code.")
         self.torchscript_button.clicked.connect(lambda: self.export("torchscript"))
+        self.raw_inputs = QCheckBox("Takes raw values (preprocessing inside)")
+        self.raw_inputs.setChecked(True)
+        self.raw_inputs.setToolTip("The exported file takes the values as they are in your files (pixels 0..1, CSV "
+                                   "numbers): the training normalisation is inside it. Unticked: the bare network, "
+                                   "which needs (x - mean) / std first; mean and std are written in the file.")
+        self.softmax = QCheckBox("Ends in probabilities (softmax)")
+        self.softmax.setToolTip("The exported file outputs probabilities instead of logits.")
+        self.pixel_range = QComboBox()
+        self.pixel_range.addItem("Pixels 0..1 (as Studio reads images)", "0..1")
+        self.pixel_range.addItem("Pixels 0..255 (as most image libraries give them)", "0..255")
+        self.pixel_range.setToolTip("The pixel values an image model's export takes.")
+        self.raw_inputs.toggled.connect(lambda _on: self._on_model(self.state.trained_model))
         e = QVBoxLayout(export_box)
         e.addWidget(self.onnx_button)
         e.addWidget(self.torchscript_button)
+        e.addWidget(self.raw_inputs)
+        e.addWidget(self.softmax)
+        e.addWidget(self.pixel_range)
         note = QLabel("Each export is run next to the live model on test inputs before it is reported.")
         note.setWordWrap(True)
         e.addWidget(note)
@@ -143,11 +159,24 @@ class ExportArea(QWidget):
     @Slot(object)
     def _on_model(self, ref: TrainedModelRef | None) -> None:
         has = ref is not None
-        for w in (self.save_button, self.training_state, self.onnx_button, self.torchscript_button):
+        for w in (self.save_button, self.training_state, self.onnx_button, self.torchscript_button, self.raw_inputs,
+                  self.softmax):
             w.setEnabled(has and not self.state.running)
+        images = self._takes_images(ref)
+        self.pixel_range.setVisible(images)
+        self.pixel_range.setEnabled(images and self.raw_inputs.isChecked() and not self.state.running)
         self.training_state.setEnabled(has and ref.source != "load" if ref is not None else False)
         self.model_label.setText(f"Model: {ref.label}" if ref is not None
                                  else "No model yet: train one, or load a checkpoint.")
+
+    def _takes_images(self, ref: TrainedModelRef | None) -> bool:
+        if ref is None:
+            return False
+        kind = (ref.metadata.get("preprocessing") or {}).get("input_kind")
+        if kind is None and ref.data is not None:
+            info = self.state.dataset_info(ref.data.name) if ref.data.source == "builtin" else None
+            kind = "image" if ref.data.source == "images" else (info or {}).get("input_kind")
+        return kind == "image"
 
     @Slot(bool, str)
     def _on_running(self, running: bool, _operation: str) -> None:
@@ -198,8 +227,11 @@ class ExportArea(QWidget):
         if not path.endswith(suffix):
             path += suffix
         self._busy(f"Exporting and checking the {name} file…")
-        self.tasks.submit("export", ExportRequest(model=ref.handle, path=path, format=fmt), self._on_exported,
-                          self._on_error, key="export")
+        images = self.pixel_range.isVisibleTo(self)
+        request = ExportRequest(model=ref.handle, path=path, format=fmt, include_preprocessing=self.raw_inputs.isChecked(),
+                                softmax=self.softmax.isChecked(),
+                                pixel_range=self.pixel_range.currentData() if images else "0..1")
+        self.tasks.submit("export", request, self._on_exported, self._on_error, key="export")
 
     @Slot()
     def export_onnx(self) -> None:
@@ -245,9 +277,11 @@ class ExportArea(QWidget):
     def _on_exported(self, result: ExportResult) -> None:
         self.last = result
         name = FORMATS.get(result.format, (result.format,))[0]
+        takes = (result.metadata.get("input") or {}).get("values", "")
         self._show_file(result.path, result.size_bytes,
                         f"Largest difference from the live model: {result.max_abs_diff:.2g} (allowed 1e-4)",
-                        f"{name} export, checked against the live model.", result.loader_snippet)
+                        f"{name} export, checked against the live model." + (f" It takes {takes}." if takes else ""),
+                        result.loader_snippet)
         self.state.message.emit(f"Exported {os.path.basename(result.path)}")
 
     def _on_error(self, error: dict) -> None:

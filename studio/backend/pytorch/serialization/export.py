@@ -17,7 +17,7 @@ import contextlib
 import math
 import os
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,6 +34,7 @@ CHECK_BATCH_SIZES = (1, 7)
 TORCHSCRIPT_SUFFIXES = (".pt", ".pth", ".torchscript")
 ONNX_SUFFIXES = (".onnx",)
 Inputs = tuple[torch.Tensor, ...]
+Snippet = Callable[[str], str]  # the written path -> Python that loads it
 
 
 @contextlib.contextmanager
@@ -109,8 +110,8 @@ def _max_abs_diff(expected: list[torch.Tensor], got: list[torch.Tensor]) -> floa
 def _checked_export(model: nn.Module, example: torch.Tensor | Sequence[torch.Tensor], path: str | os.PathLike[str],
                     fmt: str, suffixes: tuple[str, ...], tolerance: float,
                     produce: Callable[[Inputs], Callable[[Path], object]],
-                    run_file: Callable[[Path, Inputs], list[torch.Tensor]], snippet: Callable[[str, Inputs], str]
-                    ) -> ExportResult:
+                    run_file: Callable[[Path, Inputs], list[torch.Tensor]], snippet: Callable[[str, Inputs], str],
+                    custom_snippet: Snippet | None = None) -> ExportResult:
     inputs = _check_args(model, example, tolerance)
     check_target(path, suffixes=suffixes, error_cls=ExportError)
     measured: list[float] = []
@@ -152,7 +153,7 @@ def _checked_export(model: nn.Module, example: torch.Tensor | Sequence[torch.Ten
 
         info = atomic_write(path, write, verify_fn=verify, suffixes=suffixes, error_cls=ExportError)
     return ExportResult(path=info.path, format=fmt, size_bytes=info.size_bytes, max_abs_diff=max(measured),
-                        loader_snippet=snippet(info.path, inputs))
+                        loader_snippet=custom_snippet(info.path) if custom_snippet else snippet(info.path, inputs))
 
 
 def _shape_text(inputs: Inputs) -> str:
@@ -163,8 +164,13 @@ def _shape_text(inputs: Inputs) -> str:
 # -- TorchScript --------------------------------------------------------------------------------
 
 def export_torchscript(model: nn.Module, example_input: torch.Tensor | Sequence[torch.Tensor],
-                       path: str | os.PathLike[str], tolerance: float = 1e-4) -> ExportResult:
-    """Trace ``model`` to TorchScript, write it atomically and check it against the live model."""
+                       path: str | os.PathLike[str], tolerance: float = 1e-4, *,
+                       metadata: Mapping[str, str] | None = None, snippet: Snippet | None = None) -> ExportResult:
+    """Trace ``model`` to TorchScript, write it atomically and check it against the live model.
+
+    ``metadata`` entries are written as ``_extra_files`` (``torch.jit.load(path, _extra_files=...)``
+    reads them back); ``snippet`` replaces the generic loader code."""
+    extra = {str(k): str(v) for k, v in (metadata or {}).items()}
 
     def produce(inputs: Inputs) -> Callable[[Path], object]:
         with warnings.catch_warnings():
@@ -174,7 +180,7 @@ def export_torchscript(model: nn.Module, example_input: torch.Tensor | Sequence[
         def write(tmp: Path) -> None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
-                torch.jit.save(traced, str(tmp))
+                torch.jit.save(traced, str(tmp), _extra_files=extra)
         return write
 
     def run_file(tmp: Path, sample: Inputs) -> list[torch.Tensor]:
@@ -184,12 +190,12 @@ def export_torchscript(model: nn.Module, example_input: torch.Tensor | Sequence[
         with torch.no_grad():
             return _flatten(loaded(*sample))
 
-    def snippet(path: str, inputs: Inputs) -> str:
+    def generic(path: str, inputs: Inputs) -> str:
         return (f"import torch\nmodel = torch.jit.load({path!r})\n"
                 f"output = model(inputs)  # inputs: {_shape_text(inputs)}")
 
     return _checked_export(model, example_input, path, "torchscript", TORCHSCRIPT_SUFFIXES, tolerance, produce,
-                           run_file, snippet)
+                           run_file, generic, snippet)
 
 
 # -- ONNX ---------------------------------------------------------------------------------------
@@ -199,8 +205,12 @@ def _onnx_names(n: int, stem: str) -> list[str]:
 
 
 def export_onnx(model: nn.Module, example_input: torch.Tensor | Sequence[torch.Tensor],
-                path: str | os.PathLike[str], tolerance: float = 1e-4) -> ExportResult:
-    """Export ``model`` to ONNX with a dynamic batch axis, write it atomically and check it with onnxruntime."""
+                path: str | os.PathLike[str], tolerance: float = 1e-4, *,
+                metadata: Mapping[str, str] | None = None, snippet: Snippet | None = None) -> ExportResult:
+    """Export ``model`` to ONNX with a dynamic batch axis, write it atomically and check it with onnxruntime.
+
+    ``metadata`` entries become the model's ``metadata_props`` (onnxruntime:
+    ``session.get_modelmeta().custom_metadata_map``); ``snippet`` replaces the generic loader code."""
     try:
         import onnxruntime
         import onnxscript  # noqa: F401 - needed by torch.onnx's exporter
@@ -221,6 +231,8 @@ def export_onnx(model: nn.Module, example_input: torch.Tensor | Sequence[torch.T
                 output_names=_onnx_names(n_out, "output"), dynamic_shapes=tuple({0: batch} for _ in inputs))
         if program is None:
             raise ExportError("torch.onnx.export returned no program.")
+        for key, value in (metadata or {}).items():
+            program.model.metadata_props[str(key)] = str(value)
         return lambda tmp: program.save(str(tmp), external_data=False)
 
     def run_file(tmp: Path, sample: Inputs) -> list[torch.Tensor]:
@@ -228,19 +240,21 @@ def export_onnx(model: nn.Module, example_input: torch.Tensor | Sequence[torch.T
         feeds = {i.name: x.detach().cpu().numpy() for i, x in zip(session.get_inputs(), sample)}
         return [torch.from_numpy(o) for o in session.run(None, feeds)]
 
-    def snippet(path: str, inputs: Inputs) -> str:
+    def generic(path: str, inputs: Inputs) -> str:
         feeds = ", ".join(f"{n!r}: {n}" for n in _onnx_names(len(inputs), "input"))
         return (f"import onnxruntime as ort\nsession = ort.InferenceSession({path!r})\n"
                 f"outputs = session.run(None, {{{feeds}}})  # NumPy inputs: {_shape_text(inputs)}")
 
-    return _checked_export(model, example_input, path, "onnx", ONNX_SUFFIXES, tolerance, produce, run_file, snippet)
+    return _checked_export(model, example_input, path, "onnx", ONNX_SUFFIXES, tolerance, produce, run_file, generic,
+                           snippet)
 
 
 def export_model(model: nn.Module, example: torch.Tensor | Sequence[torch.Tensor], path: str | os.PathLike[str],
-                 format: Literal["torchscript", "onnx"], tolerance: float = 1e-4) -> ExportResult:
+                 format: Literal["torchscript", "onnx"], tolerance: float = 1e-4, *,
+                 metadata: Mapping[str, str] | None = None, snippet: Snippet | None = None) -> ExportResult:
     """Dispatch to :func:`export_torchscript` or :func:`export_onnx`."""
     exporters = {"torchscript": export_torchscript, "onnx": export_onnx}
     if format not in exporters:
         raise ValidationError(f"Unknown export format {format!r}; choose torchscript or onnx.", field="format",
                               value=format)
-    return exporters[format](model, example, path, tolerance)
+    return exporters[format](model, example, path, tolerance, metadata=metadata, snippet=snippet)
