@@ -352,9 +352,24 @@ def cmd_distill(args: argparse.Namespace, ctx: Context, model: ModelFlags | None
     return _run_training("distill", request, out, args, ctx)
 
 
+def _sized(request: Any, ctx: Context) -> Any:
+    """An image folder's size chosen for the model now, so the terminal says which and why (a resumed run
+    keeps the size it was trained at, which the handler reads from the checkpoint)."""
+    if request.data.source != "images" or request.resume_from:
+        return request
+    from studio.backend.pytorch.image_size import image_size_for
+
+    model = request.model if isinstance(request, TrainRequest) else request.student
+    data, note = image_size_for(request.data, model)
+    if note and ctx.speaks and not ctx.json_mode:
+        ctx.out(note)
+    return dataclasses.replace(request, data=data)
+
+
 def _run_training(operation: str, request: Any, out: str | None, args: argparse.Namespace, ctx: Context) -> int:
     """Run ``train`` or ``distill`` with progress, Ctrl-C as a clean stop, then save through ``save``."""
     handler = ctx.handler(operation)
+    request = _sized(request, ctx)
     save = ctx.handler("save") if out else None  # resolved now: a missing handler is bad input, not a late failure
     dist = _start_distributed(args, request.runtime, ctx, ctx.argv)
     try:
@@ -592,6 +607,8 @@ def _add_inspect_data(parser: argparse.ArgumentParser, ctx: Context, model: Mode
                         help="The data (as --data takes it: a built-in name, a CSV file, an image folder, a NumPy "
                         "file) or a project file saved by the window.")
     add_data_flags(parser, [d["name"] for d in ctx.catalogue().datasets])
+    parser.add_argument("--model", metavar="NAME", help="The model the data is for; it picks the size an image "
+                        "folder is resized to (default: mlp's).")
     parser.add_argument("--preview-rows", type=int, default=5, metavar="N", help="Samples previewed. Default: 5.")
     _add_json(parser)
 
@@ -604,7 +621,9 @@ def cmd_inspect_data(args: argparse.Namespace, ctx: Context, model: ModelFlags |
     _data_given_as_project(args)
     project = _project_any(args)
     data = data_spec(args, project.data if project else DataSpec(), [d["name"] for d in ctx.catalogue().datasets])
-    summary = ctx.handler("inspect_data")(InspectDataRequest(data=data, preview_rows=args.preview_rows))
+    model_spec = ModelSpec(name=args.model) if args.model else (project.model if project else None)
+    summary = ctx.handler("inspect_data")(InspectDataRequest(data=data, preview_rows=args.preview_rows,
+                                                             model=model_spec))
     if args.json:
         ctx.emit_json(summary)
     else:

@@ -99,6 +99,8 @@ def data_summary(ctx: Any, s: Any) -> None:
             f"{s.num_outputs} outputs")
     if s.description:
         ctx.out(f"  {s.description}")
+    if s.image_size_note:
+        ctx.out(f"  {s.image_size_note}")
     if s.split_sizes:
         ctx.out("  splits: " + ", ".join(f"{k} {v}" for k, v in s.split_sizes.items()))
     if s.class_names:

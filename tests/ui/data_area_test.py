@@ -11,7 +11,7 @@ from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import QFileDialog
 from ui_helpers import wait_idle
 
-from studio.backend.core.requests import DataSpec
+from studio.backend.core.requests import DataSpec, ModelSpec
 
 
 def _pick_file(monkeypatch: pytest.MonkeyPatch, path: pathlib.Path) -> None:
@@ -118,3 +118,24 @@ def test_a_bad_file_shows_the_backends_message(window, qtbot, monkeypatch, tmp_p
     area.select_builtin("iris")  # the area stays usable
     wait_idle(window, qtbot)
     assert not area.problem.isVisible() and area.table.rowCount() == 20
+
+
+@pytest.mark.req("REQ-U05")
+def test_an_image_folder_of_photos_shows_the_size_chosen_for_the_model(window, qtbot, monkeypatch,
+                                                                       tmp_path: pathlib.Path) -> None:
+    root = tmp_path / "photos"
+    for label, colour in (("light", 230), ("dark", 40)):
+        (root / label).mkdir(parents=True)
+        for i in range(2):
+            image = QImage(300, 200, QImage.Format.Format_RGB888)  # photo-sized, not icon-sized
+            image.fill(QColor(colour, colour - i * 10, colour))
+            assert image.save(str(root / label / f"{i}.png"))
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(root))
+    area = window.data_area
+    qtbot.mouseClick(area.open_images_button, Qt.MouseButton.LeftButton)
+    wait_idle(window, qtbot)
+    assert window.state.model.name == "mlp"
+    assert not area.image_size.isHidden() and "64x64" in area.image_size.text() and "mlp" in area.image_size.text()
+    window.state.set_model(ModelSpec(name="resnet"))
+    qtbot.waitUntil(lambda: "128x128" in area.image_size.text(), timeout=30_000)
+    assert "resnet" in area.image_size.text() and "size option" in area.image_size.text()

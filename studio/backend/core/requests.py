@@ -123,6 +123,7 @@ class InspectDataRequest(Contract):
     data: DataSpec = field(default_factory=DataSpec)
     preview_rows: int = 10
     indices: tuple[int, ...] = ()  # preview these samples (dataset indices) instead of the first rows
+    model: ModelSpec | None = None  # the model the data is for: it picks an image folder's size (default: mlp)
 
 
 @dataclass(frozen=True)

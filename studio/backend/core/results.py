@@ -36,6 +36,7 @@ class DataSummary(Contract):
     feature_names: tuple[str, ...] = ()
     description: str = ""
     preview: dict[str, Any] = field(default_factory=dict)
+    image_size_note: str = ""  # an image folder: the size its images are resized to, and why
 
 
 @dataclass(frozen=True)

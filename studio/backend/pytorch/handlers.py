@@ -6,6 +6,7 @@ progress through the event sink, and lets only :class:`StudioError` out (REQ-H11
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import time
@@ -50,6 +51,7 @@ from studio.backend.pytorch.deploy import export_trained
 from studio.backend.pytorch.distill import distill
 from studio.backend.pytorch.environment import environment
 from studio.backend.pytorch.evaluation import evaluate_outputs
+from studio.backend.pytorch.image_size import image_size_for
 from studio.backend.pytorch.inference import probabilities, run_model
 from studio.backend.pytorch.model_store import TrainedModel, store
 from studio.backend.pytorch.predict_inputs import inputs_to_tensor
@@ -123,15 +125,17 @@ def catalogue(request: CatalogueRequest | None = None, **_: Any) -> Catalogue:
 def inspect_data(request: InspectDataRequest, **_: Any) -> DataSummary:
     _require(request, InspectDataRequest)
     data_lib.validate_fractions(request.data.val_fraction, request.data.test_fraction)
-    bundle = data_lib.load_data(request.data)
-    splits = data_lib.split_data(bundle, request.data.val_fraction, request.data.test_fraction, request.data.seed)
-    return data_lib.summarize(bundle, splits, request.preview_rows, tuple(request.indices))
+    data, size_note = image_size_for(request.data, request.model)
+    bundle = data_lib.load_data(data)
+    splits = data_lib.split_data(bundle, data.val_fraction, data.test_fraction, data.seed)
+    summary = data_lib.summarize(bundle, splits, request.preview_rows, tuple(request.indices))
+    return dataclasses.replace(summary, image_size_note=size_note)
 
 
 @studio_errors("inspect_model")
 def inspect_model(request: InspectModelRequest, **_: Any) -> ModelSummary:
     _require(request, InspectModelRequest)
-    bundle = data_lib.load_data(request.data)
+    bundle = data_lib.load_data(image_size_for(request.data, request.model)[0])
     model_lib.require_compatible(request.model, bundle.input_kind, bundle.task)
     return model_lib.summarize_model(request.model, tuple(bundle.input_shape), int(bundle.num_outputs))
 
@@ -153,6 +157,8 @@ def train(request: TrainRequest, *, events: EventSink | None = None, control: Ru
         check_target(request.checkpoint_path, suffixes=(".safetensors",))
     device = apply_runtime(request.runtime)
     previous = _previous_run(request, device)
+    data = image_size_for(request.data, request.model, previous.input_shape if previous is not None else None)[0]
+    request = dataclasses.replace(request, data=data)  # the size chosen is recorded with the model
     bundle = data_lib.load_data(request.data)
     model_lib.require_compatible(request.model, bundle.input_kind, bundle.task)
     splits = data_lib.split_data(bundle, request.data.val_fraction, request.data.test_fraction, request.data.seed)
@@ -295,7 +301,7 @@ def evaluate(request: EvaluateRequest, **_: Any) -> EvaluateResult:
         raise ValidationError(f"split must be train, val or test, not {request.split!r}.", field="split",
                               value=request.split)
     model = resolve_model(request.model)
-    bundle = data_lib.load_data(request.data)
+    bundle = data_lib.load_data(image_size_for(request.data, model.spec, tuple(model.input_shape))[0])
     _check_fits(model, bundle)
     splits = data_lib.split_data(bundle, request.data.val_fraction, request.data.test_fraction, request.data.seed)
     idx = splits.get(request.split)

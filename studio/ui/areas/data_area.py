@@ -71,6 +71,7 @@ class DataArea(QWidget):
         self._build()
         state.catalogue_changed.connect(self._on_catalogue)
         state.data_changed.connect(self._on_data_changed)
+        state.model_changed.connect(self._on_model_changed)
         state.running_changed.connect(self._on_running)
         self._show_spec(state.data)
 
@@ -129,6 +130,11 @@ class DataArea(QWidget):
         self.description.setWordWrap(True)
         self.facts = QLabel("Loading…")
         self.facts.setWordWrap(True)
+        self.image_size = QLabel()
+        self.image_size.setWordWrap(True)
+        self.image_size.setToolTip("The size the images are resized to for the chosen model. To choose another, "
+                                   "set the size option (studio --data-option size=N on the command line).")
+        self.image_size.hide()
         self.problem = QLabel()
         self.problem.setWordWrap(True)
         self.problem.setStyleSheet("color: #c0392b;")
@@ -154,6 +160,7 @@ class DataArea(QWidget):
         right_layout.addWidget(self.title)
         right_layout.addWidget(self.description)
         right_layout.addWidget(self.facts)
+        right_layout.addWidget(self.image_size)
         right_layout.addWidget(self.problem)
         right_layout.addWidget(QLabel("Preview"))
         right_layout.addWidget(lower, 1)
@@ -273,14 +280,21 @@ class DataArea(QWidget):
     def inspect_now(self) -> None:
         self._inspect_timer.stop()
         self.facts.setText("Reading the data…")
-        self.tasks.submit("inspect_data", InspectDataRequest(data=self.state.data, preview_rows=20),
-                          self._on_summary, self._on_error, key="inspect_data")
+        request = InspectDataRequest(data=self.state.data, preview_rows=20, model=self.state.model)
+        self.tasks.submit("inspect_data", request, self._on_summary, self._on_error, key="inspect_data")
+
+    @Slot(object)
+    def _on_model_changed(self, _spec: object) -> None:
+        if self.state.data.source == "images":  # the model picks an image folder's size
+            self._inspect_timer.start()
 
     def _on_summary(self, summary: DataSummary) -> None:
         self.inspections += 1
         self.summary = summary
         self.problem.hide()
         self.facts.setText(describe_summary(summary))
+        self.image_size.setText(summary.image_size_note)
+        self.image_size.setVisible(bool(summary.image_size_note))
         if summary.description and self.state.data.source == "builtin":
             self.description.setText(summary.description)
         self._fill_targets(summary)

@@ -70,6 +70,7 @@ from studio.backend.pytorch.distill.teacher import (
     normalise_weights,
 )
 from studio.backend.pytorch.evaluation import evaluate_outputs
+from studio.backend.pytorch.image_size import image_size_for
 from studio.backend.pytorch.inference import run_model
 from studio.backend.pytorch.model_store import TrainedModel, store
 from studio.backend.pytorch.runtime import apply_runtime
@@ -184,7 +185,8 @@ def distill(request: DistillRequest, *, events: EventSink | None = None,
     device = apply_runtime(request.runtime)
     seed = request.runtime.seed
 
-    # data, exactly as `train` prepares it
+    # data, exactly as `train` prepares it (an image folder's size chosen for the student unless given)
+    request = dataclasses.replace(request, data=image_size_for(request.data, request.student)[0])
     bundle = data_lib.load_data(request.data)
     if not bundle.in_memory:
         raise DistillError(f"Distillation needs the data in memory, but the image folder {bundle.name!r} is read "

@@ -56,6 +56,7 @@ class ModelInfo:
     default_preset: str | None = None
     source: str = "builtin"
     example_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    preferred_image_size: int | None = None  # the side image folders are resized to for this model, if it has one
 
     def param(self, name: str) -> Param:
         for p in self.schema:
@@ -76,6 +77,7 @@ class ModelInfo:
             "default_preset": self.default_preset,
             "source": self.source,
             "example_shapes": {k: list(v) for k, v in self.example_shapes.items()},
+            "preferred_image_size": self.preferred_image_size,
         }
 
 
@@ -135,6 +137,7 @@ def register_model(
     replace: bool = False,
     source: str = "builtin",
     example_shapes: Mapping[str, Sequence[int]] | None = None,
+    preferred_image_size: int | None = None,
 ) -> Callable[[F], F]:
     """Decorator registering ``builder(input_shape, num_outputs, **hparams) -> nn.Module``.
 
@@ -142,7 +145,9 @@ def register_model(
     a second registration under the same name is ``registry.duplicate`` unless ``replace=True``.
     ``default_preset`` defaults to ``"small"`` when such a preset exists. ``example_shapes`` gives,
     per input kind, a sample shape the model is checked and described with when no data are at hand
-    (for models that need, say, large images).
+    (for models that need, say, large images). ``preferred_image_size`` is the side (in pixels) that
+    image folders are resized to for this model unless the data's ``size`` option says otherwise (a
+    pretrained backbone's own input size, say); without it Studio picks a default (see ``image_size``).
     """
     if not isinstance(name, str) or not _NAME.match(name):
         raise ModelError(
@@ -164,6 +169,12 @@ def register_model(
             field="default_preset",
         )
 
+    if preferred_image_size is not None and (isinstance(preferred_image_size, bool) or not isinstance(
+            preferred_image_size, int) or not 4 <= preferred_image_size <= 1024 or "image" not in kinds):
+        raise ModelError(f"Model {name!r} declares preferred_image_size {preferred_image_size!r}; give a whole number "
+                         "from 4 to 1024, for a model that takes images.", code="model.bad_registration",
+                         field="preferred_image_size", value=repr(preferred_image_size))
+
     examples = {}
     for kind, shape in (example_shapes or {}).items():
         _subset([kind], kinds, "example shape kinds", name)
@@ -184,6 +195,7 @@ def register_model(
             default_preset=default_preset,
             source=source,
             example_shapes=examples,
+            preferred_image_size=preferred_image_size,
         )
         with _LOCK:
             if name in _REGISTRY and not replace:
