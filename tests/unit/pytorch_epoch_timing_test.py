@@ -71,3 +71,27 @@ def test_the_printed_time_left_counts_the_epochs_still_to_run_at_their_real_leng
     seconds = float(eta.group(1)) * {"s": 1.0, "ms": 1e-3, "µs": 1e-6}[eta.group(2)]
     assert seconds >= 2 * (2 * SLEEP_S) * 0.95  # two epochs left, each at least two slow forwards (display rounding)
     assert all(e.duration_s >= 2 * SLEEP_S for e in epochs)
+
+
+def test_a_pause_is_not_counted_in_the_epochs_time():
+    import threading
+
+    from studio.backend.core.events import RunPaused, RunStarted
+    from studio.backend.core.handler import RunControl
+
+    pause_s = 2.0
+    control = RunControl()
+    events: list = []
+
+    def sink(event) -> None:
+        events.append(event)
+        if isinstance(event, RunStarted):  # paused before the first step, resumed 2 s later
+            control.pause()
+            threading.Timer(pause_s, control.resume).start()
+
+    started = time.perf_counter()
+    Trainer(nn.Linear(4, 2), "classification", TrainConfig(epochs=1, batch_size=16), events=sink, control=control,
+            seed=0).fit(_data(16))
+    assert time.perf_counter() - started >= pause_s and any(isinstance(e, RunPaused) for e in events)
+    (epoch,) = [e for e in events if isinstance(e, EpochStats)]
+    assert epoch.duration_s < pause_s  # one step of a tiny linear model, without the 2 s it stood paused

@@ -184,7 +184,7 @@ class Trainer:
         self._last: dict[str, torch.Tensor] | None = None  # last weights, kept when the best are restored
         self._rng: dict[str, Any] | None = None  # the random state where the last run stopped
         self._running = False
-        self._epoch_started = 0.0
+        self._epoch_started = self._paused_at = 0.0
         self._monitor = self.tracker.monitor
         self._plateau = self._plateau_name()
         self._copy_batches = False
@@ -411,9 +411,11 @@ class Trainer:
         return go_on if self.distributed is None else self.distributed.agree(go_on)
 
     def _paused(self) -> None:
+        self._paused_at = time.perf_counter()
         self._emit(RunPaused(self.run_id, self.global_step))
 
     def _resumed(self) -> None:
+        self._epoch_started += time.perf_counter() - self._paused_at  # a pause is not part of the epoch's time
         self._emit(RunResumed(self.run_id, self.global_step))
 
     def _stop(self, was_training: bool) -> None:
