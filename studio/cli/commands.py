@@ -41,7 +41,7 @@ from studio.backend.core.requests import (
     TrainRequest,
 )
 from studio.backend.core.results import TrainResult
-from studio.cli import doctor, render
+from studio.cli import doctor, import_weights, render
 from studio.cli.context import Context
 from studio.cli.exit_codes import BAD_INPUT, INTERRUPTED, OK, RunFailure, exit_code_for
 from studio.cli.options import (
@@ -569,37 +569,6 @@ def cmd_export(args: argparse.Namespace, ctx: Context, model: ModelFlags | None)
     return OK
 
 
-# -- import-weights ---------------------------------------------------------------------------------------
-
-def _add_import_weights(parser: argparse.ArgumentParser, ctx: Context, model: ModelFlags | None) -> None:
-    parser.add_argument("weights", metavar="WEIGHTS",
-                        help="A plain state dict: a .safetensors file not saved by Studio, or a .pt / .pth file "
-                        "of weights only (read with torch.load(weights_only=True); other pickles are refused).")
-    parser.add_argument("--into", "--model", dest="into", required=True, metavar="MODEL.safetensors",
-                        help="A Studio checkpoint of the same architecture: its model, data, classes and "
-                        "preprocessing are kept, its weights replaced.")
-    parser.add_argument("--out", required=True, metavar="PATH.safetensors", help="The new Studio checkpoint.")
-    _add_json(parser)
-
-
-def cmd_import_weights(args: argparse.Namespace, ctx: Context, model: ModelFlags | None) -> int:
-    out = check_output(args.out, (CHECKPOINT_SUFFIX,))
-    weights = Path(args.weights).expanduser()
-    if not weights.is_file():
-        raise ValidationError(f"There is no weights file at {args.weights}.", code="checkpoint.not_found",
-                              field="weights", value=args.weights)
-    target = _load(args.into, ctx)
-    imported = ctx.handler("load")(LoadRequest(path=str(weights.absolute()), import_state_dict=True,
-                                               into=target.model))
-    info = ctx.handler("save")(SaveRequest(model=imported.model, path=str(out)))
-    if args.json:
-        ctx.emit_json(info)
-    else:
-        ctx.out(f"Imported the weights of {weights.name} into {Path(args.into).name}'s model; saved to {info.path} "
-                f"({format_bytes(info.size_bytes)}).")
-    return OK
-
-
 # -- inspect ----------------------------------------------------------------------------------------------
 
 def _add_inspect_data(parser: argparse.ArgumentParser, ctx: Context, model: ModelFlags | None) -> None:
@@ -704,11 +673,8 @@ SPECS: dict[str, CommandSpec] = {
         "Export a saved model to ONNX or TorchScript; the export is run and compared with the model before "
         "it is reported.\n\nexample:\n  studio export model.safetensors --format onnx --out model.onnx",
         _add_export, cmd_export),
-    "import-weights": CommandSpec(
-        "Put the weights of a plain state dict (a .safetensors file from elsewhere, or a weights-only .pt / .pth "
-        "file) into a Studio checkpoint of the same architecture, and save the result as a new checkpoint."
-        "\n\nexample:\n  studio import-weights weights.pth --into model.safetensors --out imported.safetensors",
-        _add_import_weights, cmd_import_weights),
+    "import-weights": CommandSpec(import_weights.DESCRIPTION, import_weights.add_import_weights,
+                                  import_weights.cmd_import_weights),
     "inspect data": CommandSpec("Describe a dataset: task, input shape, classes, splits.",
                                 _add_inspect_data, cmd_inspect_data),
     "inspect model": CommandSpec(
