@@ -7,7 +7,8 @@ from typing import Any
 from studio.backend.core.handler_utils import format_bytes, format_count, format_duration
 from studio.cli.progress import format_metrics
 
-__all__ = ["training_summary", "evaluation", "predictions", "prediction_rows", "data_summary", "model_summary", "checkpoint", "catalogue"]
+__all__ = ["training_summary", "evaluation", "predictions", "prediction_rows", "data_summary", "model_summary",
+           "checkpoint", "catalogue"]
 
 
 def _table(ctx: Any, rows: list[list[str]], header: list[str]) -> None:
@@ -86,8 +87,8 @@ def prediction_rows(result: Any) -> list[list[str]]:
         width = len(result.values[0]) if result.values else 1
         header = ["input", *(["value"] if width == 1 else [f"value_{i}" for i in range(width)])]
         return [header, *([name, *(repr(float(v)) for v in row)] for name, row in zip(names, result.values))]
-    classes = list(result.class_names) or [str(i) for i in range(len(result.probabilities[0]))] \
-        if result.probabilities else list(result.class_names)
+    width = len(result.probabilities[0]) if result.probabilities else 0
+    classes = list(result.class_names) or [str(i) for i in range(width)]
     rows = [["input", "label", "probability", *(f"p_{c}" for c in classes)]]
     for name, index, label, probs in zip(names, result.indices, result.labels, result.probabilities):
         rows.append([name, label, repr(float(probs[index])), *(repr(float(p)) for p in probs)])

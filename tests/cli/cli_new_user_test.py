@@ -151,3 +151,22 @@ def test_a_plain_weights_file_gets_a_command_to_run_and_that_command_imports_it(
     assert all(torch.equal(got[k].cpu(), v) for k, v in weights.items())
     meta = default_registry().get("pytorch", "load")(LoadRequest(path=str(imported))).metadata
     assert meta["class_names"] == ["circle", "square", "triangle"]  # the checkpoint's classes are kept
+
+
+def test_predict_out_writes_a_regression_models_values_by_line(tmp_path: Path) -> None:
+    data = tmp_path / "prices.csv"
+    rows = ["area,rooms,price"] + [f"{50 + i},{1 + i % 4},{1000 + 10 * i + 3 * (i % 4)}" for i in range(40)]
+    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    model = tmp_path / "prices.safetensors"
+    code, _, err = cli("train", "--data", str(data), "--model", "mlp", "--hidden", "8", "--epochs", "1",
+                       "--threads", "1", "--out", str(model))
+    assert code == OK, err
+    code, text, err = cli("predict", str(model), str(data), "--json", "--out", str(tmp_path / "p.csv"))
+    assert code == OK, err
+    result = json.loads(text)
+    assert result["task"] == "regression" and result["names"][:2] == ["line 2", "line 3"]  # line 1 is the header
+    with open(tmp_path / "p.csv", newline="", encoding="utf-8") as fh:
+        table = list(csv.reader(fh))
+    assert table[0] == ["input", "value"]
+    assert [(r[0], float(r[1])) for r in table[1:]] == [(n, pytest.approx(v[0])) for n, v in
+                                                        zip(result["names"], result["values"])]
