@@ -202,3 +202,27 @@ def test_the_readmes_onnxruntime_snippet_runs_on_a_photo_as_written(image_run, t
     label, probability = printed.getvalue().split()
     assert label == predicted["labels"][0]
     assert float(probability) == pytest.approx(max(predicted["probabilities"][0]), abs=1e-4)
+
+
+@pytest.mark.parametrize("kind,shape,task,softmax", [
+    ("vector", (5,), "regression", False), ("sequence", (7, 3), "classification", True),
+    ("image", (2, 6, 6), "binary", True), ("image", (3, 4, 4), "multilabel", False)])
+def test_the_exported_graph_computes_what_predict_computes_for_every_kind_of_input(kind, shape, task, softmax):
+    from studio.backend.pytorch.data.preprocessing import Preprocessing
+    from studio.backend.pytorch.deploy import RawInputModel
+    from studio.backend.pytorch.inference import probabilities
+
+    gen = torch.Generator().manual_seed(0)
+    channels = shape[0] if kind == "image" else shape[-1]
+    outputs = 2 if task == "regression" else 4
+    prep = Preprocessing(input_kind=kind, input_shape=shape, x_mean=tuple(torch.rand(channels, generator=gen).tolist()),
+                         x_std=tuple((torch.rand(channels, generator=gen) + 0.5).tolist()),
+                         y_mean=(10.0, -3.0) if task == "regression" else (),
+                         y_std=(2.0, 0.5) if task == "regression" else ())
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(int(np.prod(shape)), outputs)).eval()
+    x = torch.rand((5, *shape), generator=gen) * 3
+    with torch.no_grad():
+        want = net(prep.apply(x))  # what the predict handler computes from the inputs its readers return
+        want = prep.inverse_target(want) if task == "regression" else probabilities(task, want) if softmax else want
+        got = RawInputModel(net, prep, task, probabilities=softmax)(x)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
