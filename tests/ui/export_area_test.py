@@ -75,6 +75,12 @@ def test_the_export_options_give_the_bare_network_or_probabilities(trained, qtbo
     wait_idle(trained, qtbot)
     assert area.last.metadata["output"]["values"].startswith("probabilities")
     assert "raw" in area.details.text()
+    assert not area.pixel_range.isHidden()  # digits are images: the pixel range is offered
+    area.pixel_range.setCurrentIndex(area.pixel_range.findData("0..255"))
+    _save_to(monkeypatch, tmp_path / "bytes.onnx")
+    qtbot.mouseClick(area.onnx_button, Qt.MouseButton.LeftButton)
+    wait_idle(trained, qtbot)
+    assert area.last.metadata["pixel_range"] == "0..255" and "0..255" in area.details.text()
 
 
 @pytest.mark.req("REQ-U08")

@@ -97,7 +97,7 @@ class ExportArea(QWidget):
         self.pixel_range.addItem("Pixels 0..1 (as Studio reads images)", "0..1")
         self.pixel_range.addItem("Pixels 0..255 (as most image libraries give them)", "0..255")
         self.pixel_range.setToolTip("The pixel values an image model's export takes.")
-        self.raw_inputs.toggled.connect(lambda _on: self._on_model(self.state.trained_model))
+        self.raw_inputs.toggled.connect(self._on_raw_inputs)
         e = QVBoxLayout(export_box)
         e.addWidget(self.onnx_button)
         e.addWidget(self.torchscript_button)
@@ -178,6 +178,10 @@ class ExportArea(QWidget):
             kind = "image" if ref.data.source == "images" else (info or {}).get("input_kind")
         return kind == "image"
 
+    @Slot(bool)
+    def _on_raw_inputs(self, _checked: bool) -> None:
+        self._on_model(self.state.trained_model)  # the pixel range applies to raw inputs only
+
     @Slot(bool, str)
     def _on_running(self, running: bool, _operation: str) -> None:
         self._on_model(self.state.trained_model)
@@ -227,10 +231,9 @@ class ExportArea(QWidget):
         if not path.endswith(suffix):
             path += suffix
         self._busy(f"Exporting and checking the {name} file…")
-        images = self.pixel_range.isVisibleTo(self)
-        request = ExportRequest(model=ref.handle, path=path, format=fmt, include_preprocessing=self.raw_inputs.isChecked(),
-                                softmax=self.softmax.isChecked(),
-                                pixel_range=self.pixel_range.currentData() if images else "0..1")
+        pixels = self.pixel_range.currentData() if self._takes_images(ref) else "0..1"
+        request = ExportRequest(model=ref.handle, path=path, format=fmt, softmax=self.softmax.isChecked(),
+                                include_preprocessing=self.raw_inputs.isChecked(), pixel_range=pixels)
         self.tasks.submit("export", request, self._on_exported, self._on_error, key="export")
 
     @Slot()
