@@ -118,3 +118,15 @@ def test_the_terminal_says_which_size_and_why(photos: Path, tmp_path: Path) -> N
     out = io.StringIO()
     assert run(["inspect", "data", "--data", str(photos), "--model", "resnet"], stdout=out, stderr=err) == OK
     assert "Images resized to 128x128" in out.getvalue() and "--data-option size=N" in out.getvalue()
+
+
+def test_a_student_learns_on_images_at_its_teachers_size(photos: Path) -> None:
+    from studio.backend.core.requests import DistillRequest
+
+    teacher = _handler("train")(TrainRequest(data=_images(photos, size=24),
+                                             model=ModelSpec(name="lenet", preset="tiny"), config=ONE_EPOCH))
+    result = _handler("distill")(DistillRequest(teacher=teacher.model, student=ModelSpec(name="mlp",
+                                                hparams={"hidden": [8]}), data=_images(photos), config=ONE_EPOCH))
+    from studio.backend.pytorch.model_store import store
+
+    assert tuple(store.get(result.train.model).input_shape) == (3, 24, 24)  # not the student's own default of 64

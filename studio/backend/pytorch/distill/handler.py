@@ -149,6 +149,17 @@ def _check_config(cfg: DistillConfig, n_teachers: int) -> None:
     normalise_weights(cfg.teacher_weights, n_teachers)
 
 
+def _teacher_input_shape(ref: str) -> tuple[int, ...] | None:
+    """The teacher's input shape from the store or its checkpoint's header; None when it cannot be read
+    (loading the teacher reports why)."""
+    try:
+        if ref in store:
+            return tuple(store.get(ref).input_shape)
+        return tuple(ser.read_metadata(Path(ref).expanduser())["model"]["input_shape"])
+    except (StudioError, OSError, KeyError, TypeError):
+        return None
+
+
 def _teacher_refs(request: DistillRequest) -> list[str]:
     refs = ([request.teacher] if request.teacher else []) + list(request.teachers)
     if not refs:
@@ -185,8 +196,9 @@ def distill(request: DistillRequest, *, events: EventSink | None = None,
     device = apply_runtime(request.runtime)
     seed = request.runtime.seed
 
-    # data, exactly as `train` prepares it (an image folder's size chosen for the student unless given)
-    request = dataclasses.replace(request, data=image_size_for(request.data, request.student)[0])
+    # data, exactly as `train` prepares it (an image folder at its teacher's size unless the size is given)
+    data = image_size_for(request.data, request.student, _teacher_input_shape(refs[0]))[0]
+    request = dataclasses.replace(request, data=data)
     bundle = data_lib.load_data(request.data)
     if not bundle.in_memory:
         raise DistillError(f"Distillation needs the data in memory, but the image folder {bundle.name!r} is read "
