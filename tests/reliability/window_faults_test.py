@@ -177,7 +177,7 @@ def _fault(source: str, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
             raise PermissionError(13, "Permission denied", path)
 
         monkeypatch.setattr(checkpoints, "save_trained", refuse)
-        return "train.callback_failed", "The callback _Autosave.on_epoch failed"
+        return "train.callback_failed", "The callback EpochCheckpoint.on_epoch failed"
     _failing_forward(monkeypatch, SystemExit(3))  # user code (a model plugin) calling sys.exit
     return "studio.internal", "Something went wrong inside Studio"
 

@@ -171,6 +171,7 @@ class DistillRequest(Contract):
     teachers: tuple[str, ...] = ()
     resume_from: str | None = None
     checkpoint_path: str | None = None  # autosave a training checkpoint here each epoch
+    checkpoint_interval_s: float = 0.0  # ... after the first epoch and then at most this often (0: every epoch)
 
 
 @dataclass(frozen=True)

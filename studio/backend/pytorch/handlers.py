@@ -7,16 +7,13 @@ progress through the event sink, and lets only :class:`StudioError` out (REQ-H11
 from __future__ import annotations
 
 import dataclasses
-import functools
-import math
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 
-from studio.backend.core.errors import CheckpointError, OutOfMemoryError, StudioError, TrainingError, ValidationError
+from studio.backend.core.errors import CheckpointError, ValidationError
 from studio.backend.core.handler import EventSink, RunControl
 from studio.backend.core.registry import HandlerRegistry
 from studio.backend.core.requests import (
@@ -43,7 +40,7 @@ from studio.backend.core.results import (
     ReleaseResult,
     TrainResult,
 )
-from studio.backend.pytorch import checkpoints, distributed
+from studio.backend.pytorch import checkpoints
 from studio.backend.pytorch import data as data_lib
 from studio.backend.pytorch import models as model_lib
 from studio.backend.pytorch import serialization as ser
@@ -55,6 +52,15 @@ from studio.backend.pytorch.image_size import image_size_for
 from studio.backend.pytorch.inference import probabilities, run_model
 from studio.backend.pytorch.model_store import TrainedModel, store
 from studio.backend.pytorch.predict_inputs import inputs_to_tensor
+from studio.backend.pytorch.run_setup import (
+    EpochCheckpoint,
+    checkpoint_interval,
+    handler_errors,
+    metric_floats,
+    prepare_data,
+    require_request,
+    train_result,
+)
 from studio.backend.pytorch.runtime import apply_runtime, describe_devices, resolve_device
 from studio.backend.pytorch.serialization.atomic import check_target
 from studio.backend.pytorch.trainer import Trainer
@@ -62,49 +68,11 @@ from studio.backend.pytorch.trainer import Trainer
 __all__ = ["register", "warm_up", "catalogue", "train", "evaluate", "predict", "save", "load", "export",
            "inspect_data", "inspect_model", "release", "resolve_model"]
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def studio_errors(operation: str) -> Callable[[F], F]:
-    """Let only StudioError leave the handler; chain the original exception (REQ-H11)."""
-
-    def wrap(fn: F) -> F:
-        @functools.wraps(fn)
-        def handler(request: Any, **kwargs: Any) -> Any:
-            try:
-                return fn(request, **kwargs)
-            except StudioError:
-                raise
-            except torch.cuda.OutOfMemoryError as exc:
-                raise OutOfMemoryError(
-                    f"The device ran out of memory during {operation}.",
-                    hint="Use a smaller batch size or a smaller model.",
-                ) from exc
-            except Exception as exc:
-                raise TrainingError(
-                    f"{operation} failed unexpectedly: {type(exc).__name__}: {exc}.",
-                    code=f"{operation}.failed",
-                    hint="Details are in the log file; please report it if it happens again.",
-                ) from exc
-
-        return handler  # type: ignore[return-value]
-
-    return wrap
-
-
-def _require(request: Any, kind: type) -> None:
-    if not isinstance(request, kind):
-        raise ValidationError(
-            f"This operation takes a {kind.__name__}, not {type(request).__name__}.",
-            field="request", value=type(request).__name__,
-        )
-
-
-@studio_errors("catalogue")
+@handler_errors("catalogue")
 def catalogue(request: CatalogueRequest | None = None, **_: Any) -> Catalogue:
     """Datasets, models, devices and the named choices of the training configuration."""
     request = request if request is not None else CatalogueRequest()
-    _require(request, CatalogueRequest)
+    require_request(request, CatalogueRequest)
     from studio.backend.pytorch import trainer as trainer_lib
 
     datasets = tuple({"name": n, "description": d, "task": t, "input_kind": k}
@@ -121,9 +89,9 @@ def catalogue(request: CatalogueRequest | None = None, **_: Any) -> Catalogue:
     return Catalogue(datasets=datasets, models=models, devices=devices, choices=choices)
 
 
-@studio_errors("inspect_data")
+@handler_errors("inspect_data")
 def inspect_data(request: InspectDataRequest, **_: Any) -> DataSummary:
-    _require(request, InspectDataRequest)
+    require_request(request, InspectDataRequest)
     data_lib.validate_fractions(request.data.val_fraction, request.data.test_fraction)
     data, size_note = image_size_for(request.data, request.model)
     bundle = data_lib.load_data(data)
@@ -132,15 +100,15 @@ def inspect_data(request: InspectDataRequest, **_: Any) -> DataSummary:
     return dataclasses.replace(summary, image_size_note=size_note)
 
 
-@studio_errors("inspect_model")
+@handler_errors("inspect_model")
 def inspect_model(request: InspectModelRequest, **_: Any) -> ModelSummary:
-    _require(request, InspectModelRequest)
+    require_request(request, InspectModelRequest)
     bundle = data_lib.load_data(image_size_for(request.data, request.model)[0])
     model_lib.require_compatible(request.model, bundle.input_kind, bundle.task)
     return model_lib.summarize_model(request.model, tuple(bundle.input_shape), int(bundle.num_outputs))
 
 
-@studio_errors("train")
+@handler_errors("train")
 def train(request: TrainRequest, *, events: EventSink | None = None, control: RunControl | None = None) -> TrainResult:
     """Train ``request.model`` on ``request.data`` (REQ-H05); progress as events (REQ-H13).
 
@@ -148,36 +116,27 @@ def train(request: TrainRequest, *, events: EventSink | None = None, control: Ru
     a run held in memory to ``config.epochs`` epochs; ``checkpoint_path`` autosaves a training
     checkpoint after every epoch (atomically, so a crash keeps the last complete epoch).
     """
-    _require(request, TrainRequest)
+    require_request(request, TrainRequest)
     data_lib.validate_fractions(request.data.val_fraction, request.data.test_fraction)
     if request.resume_from and request.continue_from:
         raise ValidationError("Give either resume_from (a file) or continue_from (a model), not both.",
                               field="resume_from")
     if request.checkpoint_path:
         check_target(request.checkpoint_path, suffixes=(".safetensors",))
+    interval = checkpoint_interval(request.checkpoint_interval_s)
     device = apply_runtime(request.runtime)
     previous = _previous_run(request, device)
-    data = image_size_for(request.data, request.model, previous.input_shape if previous is not None else None)[0]
-    request = dataclasses.replace(request, data=data)  # the size chosen is recorded with the model
-    bundle = data_lib.load_data(request.data)
-    model_lib.require_compatible(request.model, bundle.input_kind, bundle.task)
-    splits = data_lib.split_data(bundle, request.data.val_fraction, request.data.test_fraction, request.data.seed)
-    prep = data_lib.fit_preprocessing(bundle, splits.train)
-    # inputs: a tensor, or for an image folder on disk the images decoded batch by batch as the trainer asks
-    train_xy = (data_lib.split_inputs(bundle, splits.train, prep), prep.apply_target(bundle.y[splits.train]))
-    val_xy = (data_lib.split_inputs(bundle, splits.val, prep), prep.apply_target(bundle.y[splits.val])) \
-        if len(splits.val) else None
+    data_spec = image_size_for(request.data, request.model, previous.input_shape if previous is not None else None)[0]
+    request = dataclasses.replace(request, data=data_spec)  # the size chosen is recorded with the model
+    data = prepare_data(request.data, lambda b: model_lib.require_compatible(request.model, b.input_kind, b.task))
+    bundle = data.bundle
     tm = TrainedModel(
         module=None, spec=request.model, input_shape=tuple(bundle.input_shape),  # type: ignore[arg-type]
         num_outputs=int(bundle.num_outputs), task=bundle.task, class_names=tuple(bundle.class_names),
-        preprocessing=prep.to_dict(), data=request.data, config=request.config,
+        preprocessing=data.prep.to_dict(), data=request.data, config=request.config,
     )
-    interval = request.checkpoint_interval_s
-    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not (math.isfinite(interval)
-                                                                                    and interval >= 0):
-        raise ValidationError(f"checkpoint_interval_s must be a number of seconds >= 0, not {interval!r}.",
-                              field="checkpoint_interval_s", value=repr(interval))
-    callbacks = [_Autosave(request.checkpoint_path, tm, float(interval))] if request.checkpoint_path else []
+    callbacks = [EpochCheckpoint(request.checkpoint_path, lambda path: checkpoints.save_trained(
+        path, tm, training_state=True), interval)] if request.checkpoint_path else []
     augmenter = data_lib.augmenter_from_spec(request.data.augment, bundle.input_kind, request.data.options)
     augment = augmenter.seeded(request.runtime.seed) if augmenter is not None else None  # training batches only
     if previous is not None:
@@ -190,14 +149,9 @@ def train(request: TrainRequest, *, events: EventSink | None = None, control: Ru
         trainer = Trainer(module, bundle.task, request.config, events=events, control=control,
                           device=device, seed=request.runtime.seed, callbacks=callbacks, augment=augment)
     tm.module, tm.trainer = trainer.model, trainer
-    fit = trainer.fit(train_xy, val_xy)
-    tm.metrics = _floats(fit.final_metrics)
-    handle = store.put(tm)
-    return TrainResult(
-        status=fit.status, model=handle, epochs_run=fit.epochs_run, steps=fit.steps,
-        final_metrics=_floats(fit.final_metrics), best_metrics=_floats(fit.best_metrics),
-        best_epoch=fit.best_epoch, history=tuple(_floats(h) for h in fit.history), duration_s=fit.duration_s,
-    )
+    fit = trainer.fit(data.train_xy, data.val_xy)
+    tm.metrics = metric_floats(fit.final_metrics)
+    return train_result(fit, store.put(tm))
 
 
 def _previous_run(request: TrainRequest, device: torch.device) -> TrainedModel | None:
@@ -208,24 +162,6 @@ def _previous_run(request: TrainRequest, device: torch.device) -> TrainedModel |
     return None
 
 
-class _Autosave:
-    """Writes a training checkpoint after every epoch (REQ-U04's autosave, the CLI's --checkpoint);
-    with ``interval_s``, after the first epoch and then at most every ``interval_s`` seconds, so runs
-    of many short epochs do not spend their time writing files."""
-
-    def __init__(self, path: str, tm: TrainedModel, interval_s: float = 0.0) -> None:
-        self.path, self.tm, self.interval_s = path, tm, interval_s
-        self._last: float | None = None
-
-    def on_epoch(self, event: Any) -> None:
-        if self._last is not None and time.monotonic() - self._last < self.interval_s:
-            return
-        context = distributed.current()
-        if context is None or context.is_writer:  # under torchrun only rank 0 writes
-            checkpoints.save_trained(self.path, self.tm, training_state=True)
-        self._last = time.monotonic()
-
-
 def resolve_model(ref: str) -> TrainedModel:
     """A model handle from train/load, or the path of a checkpoint to load."""
     if isinstance(ref, str) and ref not in store and ref.endswith(".safetensors") and Path(ref).exists():
@@ -233,10 +169,10 @@ def resolve_model(ref: str) -> TrainedModel:
     return store.get(ref)
 
 
-@studio_errors("save")
+@handler_errors("save")
 def save(request: SaveRequest, **_: Any) -> FileResult:
     """Write a model (or training) checkpoint atomically and report path and size (REQ-H15)."""
-    _require(request, SaveRequest)
+    require_request(request, SaveRequest)
     check_target(request.path, suffixes=(".safetensors",))
     tm = resolve_model(request.model)
     info = checkpoints.save_trained(request.path, tm, training_state=request.training_state)
@@ -247,10 +183,10 @@ def save(request: SaveRequest, **_: Any) -> FileResult:
     return FileResult(path=info.path, size_bytes=info.size_bytes, extra=extra)
 
 
-@studio_errors("load")
+@handler_errors("load")
 def load(request: LoadRequest, **_: Any) -> LoadResult:
     """Load a checkpoint onto a device (REQ-H15, REQ-S09); never unpickles (REQ-S03)."""
-    _require(request, LoadRequest)
+    require_request(request, LoadRequest)
     device = resolve_device(request.device)
     if request.import_state_dict:
         if not request.into:
@@ -275,10 +211,10 @@ def load(request: LoadRequest, **_: Any) -> LoadResult:
                       metadata=checkpoints.model_metadata(tm))
 
 
-@studio_errors("export")
+@handler_errors("export")
 def export(request: ExportRequest, **_: Any) -> ExportResult:
     """TorchScript or ONNX taking raw inputs (or the bare network), checked against the live model (REQ-T23)."""
-    _require(request, ExportRequest)
+    require_request(request, ExportRequest)
     return export_trained(resolve_model(request.model), request)
 
 
@@ -293,10 +229,10 @@ def _check_fits(model: TrainedModel, bundle: data_lib.DataBundle) -> None:
         )
 
 
-@studio_errors("evaluate")
+@handler_errors("evaluate")
 def evaluate(request: EvaluateRequest, **_: Any) -> EvaluateResult:
     """Metrics of a model on a split (REQ-H06), with the training preprocessing."""
-    _require(request, EvaluateRequest)
+    require_request(request, EvaluateRequest)
     if request.split not in ("train", "val", "test"):
         raise ValidationError(f"split must be train, val or test, not {request.split!r}.", field="split",
                               value=request.split)
@@ -323,10 +259,10 @@ def evaluate(request: EvaluateRequest, **_: Any) -> EvaluateResult:
                           confusion=ev.confusion, class_names=ev.class_names, **samples)
 
 
-@studio_errors("predict")
+@handler_errors("predict")
 def predict(request: PredictRequest, **_: Any) -> PredictResult:
     """Predictions in input order (REQ-H07, REQ-T17..T21)."""
-    _require(request, PredictRequest)
+    require_request(request, PredictRequest)
     if isinstance(request.top_k, bool) or not isinstance(request.top_k, int) or request.top_k < 1:
         raise ValidationError(f"top_k must be a whole number above zero, not {request.top_k!r}.", field="top_k",
                               value=request.top_k)
@@ -362,10 +298,10 @@ def predict(request: PredictRequest, **_: Any) -> PredictResult:
     )
 
 
-@studio_errors("release")
+@handler_errors("release")
 def release(request: ReleaseRequest, **_: Any) -> ReleaseResult:
     """Forget models of the session (the window's "Forget hidden runs"); their memory is freed."""
-    _require(request, ReleaseRequest)
+    require_request(request, ReleaseRequest)
     handles = request.models
     if isinstance(handles, str) or not all(isinstance(h, str) for h in handles):
         raise ValidationError(f"models must be a list of model handles such as ['model-3'], not {handles!r}.",
@@ -374,10 +310,6 @@ def release(request: ReleaseRequest, **_: Any) -> ReleaseResult:
     for handle in dict.fromkeys(handles):
         (released if store.drop(handle) else unknown).append(handle)
     return ReleaseResult(released=tuple(released), unknown=tuple(unknown))
-
-
-def _floats(record: dict[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def warm_up() -> None:
@@ -398,7 +330,7 @@ HANDLERS: dict[str, Callable[..., Any]] = {
     "export": export,
     "distill": distill,
     "release": release,
-    "environment": studio_errors("environment")(environment),
+    "environment": handler_errors("environment")(environment),
 }
 
 

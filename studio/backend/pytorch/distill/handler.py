@@ -20,29 +20,21 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import functools
 import math
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 from torch import nn
 
-from studio.backend.core.errors import (
-    CheckpointError,
-    DistillError,
-    OutOfMemoryError,
-    StudioError,
-    TrainingError,
-    ValidationError,
-)
+from studio.backend.core.errors import CheckpointError, DistillError, StudioError, ValidationError
 from studio.backend.core.events import Event, RunStarted, RunWarning
 from studio.backend.core.handler import EventSink, RunControl
 from studio.backend.core.requests import DistillConfig, DistillRequest
 from studio.backend.core.results import DistillResult, TrainResult
-from studio.backend.pytorch import checkpoints
+from studio.backend.pytorch import checkpoints, run_setup
 from studio.backend.pytorch import data as data_lib
 from studio.backend.pytorch import models as model_lib
 from studio.backend.pytorch import serialization as ser
@@ -81,26 +73,6 @@ from studio.backend.pytorch.trainer.losses import TaskLoss
 __all__ = ["distill", "save_distill_checkpoint", "CACHE_LIMIT_BYTES"]
 
 CACHE_LIMIT_BYTES = 1 << 30  # teacher outputs and features kept in memory at most
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _studio_errors(fn: F) -> F:
-    """Only StudioError leaves the handler, with the original exception chained (REQ-H11)."""
-
-    @functools.wraps(fn)
-    def handler(request: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(request, **kwargs)
-        except StudioError:
-            raise
-        except torch.cuda.OutOfMemoryError as exc:
-            raise OutOfMemoryError("The device ran out of memory during distill.",
-                                   hint="Use a smaller batch size, a smaller student or turn off caching.") from exc
-        except Exception as exc:
-            raise TrainingError(f"distill failed unexpectedly: {type(exc).__name__}: {exc}.", code="distill.failed",
-                                hint="Details are in the log file; please report it if it happens again.") from exc
-
-    return handler  # type: ignore[return-value]
 
 
 class _Events:
@@ -118,6 +90,15 @@ class _Events:
             self.pending = []
             return
         self.sink(event)
+
+
+def _require_in_memory(bundle: data_lib.DataBundle) -> None:
+    if not bundle.in_memory:
+        raise DistillError(f"Distillation needs the data in memory, but the image folder {bundle.name!r} is read "
+                           "from disk batch by batch (too large for memory_limit_mb, or on_disk: true). Training "
+                           "alone works on it.", code="distill.data_on_disk", field="data",
+                           hint="Set the option on_disk to false (or raise memory_limit_mb) if it fits in memory; "
+                                "otherwise use a smaller image size or fewer images.")
 
 
 # -- validation that needs no data ---------------------------------------------------------------
@@ -179,38 +160,28 @@ def _check_layers(module: nn.Module, names: list[str], side: str) -> None:
 
 
 # -- the handler ----------------------------------------------------------------------------------
-@_studio_errors
+@run_setup.handler_errors("distill", oom_hint="Use a smaller batch size, a smaller student or turn off caching.")
 def distill(request: DistillRequest, *, events: EventSink | None = None,
             control: RunControl | None = None) -> DistillResult:
     """Distil ``request.teacher`` (and ``teachers``) into ``request.student`` on ``request.data`` (REQ-H16)."""
-    if not isinstance(request, DistillRequest):
-        raise ValidationError(f"This operation takes a DistillRequest, not {type(request).__name__}.",
-                              field="request", value=type(request).__name__)
+    run_setup.require_request(request, DistillRequest)
     cfg = request.distill
     refs = _teacher_refs(request)
     _check_config(cfg, len(refs))
     data_lib.validate_fractions(request.data.val_fraction, request.data.test_fraction)
     if request.checkpoint_path:
         check_target(request.checkpoint_path, suffixes=(".safetensors",))
+    interval = run_setup.checkpoint_interval(request.checkpoint_interval_s)
     resume_meta = _resume_metadata(request.resume_from) if request.resume_from else None
     device = apply_runtime(request.runtime)
     seed = request.runtime.seed
 
     # data, exactly as `train` prepares it (an image folder at its teacher's size unless the size is given)
-    data = image_size_for(request.data, request.student, _teacher_input_shape(refs[0]))[0]
-    request = dataclasses.replace(request, data=data)
-    bundle = data_lib.load_data(request.data)
-    if not bundle.in_memory:
-        raise DistillError(f"Distillation needs the data in memory, but the image folder {bundle.name!r} is read "
-                           "from disk batch by batch (too large for memory_limit_mb, or on_disk: true). Training "
-                           "alone works on it.", code="distill.data_on_disk", field="data",
-                           hint="Set the option on_disk to false (or raise memory_limit_mb) if it fits in memory; "
-                                "otherwise use a smaller image size or fewer images.")
-    splits = data_lib.split_data(bundle, request.data.val_fraction, request.data.test_fraction, request.data.seed)
-    prep = data_lib.fit_preprocessing(bundle, splits.train)
+    data_spec = image_size_for(request.data, request.student, _teacher_input_shape(refs[0]))[0]
+    request = dataclasses.replace(request, data=data_spec)
+    data = run_setup.prepare_data(request.data, _require_in_memory)
+    bundle, splits, prep, train_xy, val_xy = data.bundle, data.splits, data.prep, data.train_xy, data.val_xy
     x, y = bundle.x, bundle.y  # type: ignore[union-attr]
-    train_xy = (prep.apply(x[splits.train]), prep.apply_target(y[splits.train]))
-    val_xy = (prep.apply(x[splits.val]), prep.apply_target(y[splits.val])) if len(splits.val) else None
     task, shape = bundle.task, tuple(bundle.input_shape)
 
     # teachers: loaded read-only, checked against the student's data before anything else
@@ -264,23 +235,19 @@ def distill(request: DistillRequest, *, events: EventSink | None = None,
                       data=request.data, config=request.config,
                       extra_metadata={"distillation": _metadata_block(cfg, objective, infos, ensemble)})
     sink = _Events(events, cfg, warnings) if events is not None else None
-    callbacks = [_Autosave(request.checkpoint_path, tm)] if request.checkpoint_path else []
+    callbacks = [run_setup.EpochCheckpoint(request.checkpoint_path,
+                                           lambda path: save_distill_checkpoint(path, tm, trainer), interval)
+                 ] if request.checkpoint_path else []
     trainer = Trainer(student, task, request.config, events=sink, control=control, callbacks=callbacks,
                       device=device, seed=seed, run_id=run_id, objective=distillation)
-    if callbacks:
-        callbacks[0].trainer = trainer
     if request.resume_from:
         _resume(trainer, request.resume_from, device)
     with distillation.attach(trainer.model):
         fit = trainer.fit(train_xy, val_xy)
 
     tm.module = trainer.model
-    tm.metrics = _floats(fit.final_metrics)
-    handle = store.put(tm)
-    result_train = TrainResult(status=fit.status, model=handle, epochs_run=fit.epochs_run, steps=fit.steps,
-                               final_metrics=_floats(fit.final_metrics), best_metrics=_floats(fit.best_metrics),
-                               best_epoch=fit.best_epoch, history=tuple(_floats(h) for h in fit.history),
-                               duration_s=fit.duration_s)
+    tm.metrics = run_setup.metric_floats(fit.final_metrics)
+    result_train = run_setup.train_result(fit, store.put(tm))
     baseline_result, baseline_tm = _baseline_result(baseline, tm) if baseline is not None else (None, None)
     comparison, gap = (), None
     if len(splits.val):
@@ -407,16 +374,10 @@ def _metadata_block(cfg: DistillConfig, objective: DistillObjective, infos: list
 def _baseline_result(baseline: BaselineRun, student: TrainedModel) -> tuple[TrainResult, TrainedModel]:
     fit = baseline.result
     history = [dict(h) for h in baseline.trainer.history]
-    tm = dataclasses.replace(student, module=baseline.model, metrics=_floats(history[-1]) if history else {},
-                             extra_metadata={}, trainer=baseline.trainer)
-    handle = store.put(tm)
-    if fit is None:
-        return TrainResult(status="cancelled", model=handle, epochs_run=0, steps=0, final_metrics={},
-                           best_metrics={}, best_epoch=-1), tm
-    return TrainResult(status=fit.status, model=handle, epochs_run=fit.epochs_run, steps=fit.steps,
-                       final_metrics=_floats(fit.final_metrics), best_metrics=_floats(fit.best_metrics),
-                       best_epoch=fit.best_epoch, history=tuple(_floats(h) for h in fit.history),
-                       duration_s=fit.duration_s), tm
+    metrics = run_setup.metric_floats(history[-1]) if history else {}
+    tm = dataclasses.replace(student, module=baseline.model, metrics=metrics, extra_metadata={},
+                             trainer=baseline.trainer)
+    return run_setup.train_result(fit, store.put(tm)), tm
 
 
 def _compare(ensemble: TeacherEnsemble, infos: list[TeacherInfo], refs: list[str], student: TrainedModel,
@@ -449,10 +410,6 @@ def _compare(ensemble: TeacherEnsemble, infos: list[TeacherInfo], refs: list[str
     gap = gap_closed(scores["teacher"][key], scores["student"][key], scores["baseline"][key],
                      higher_is_better=higher) if "baseline" in scores else None
     return tuple(rows), gap
-
-
-def _floats(record: dict[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 # -- training checkpoints ---------------------------------------------------------------------------
@@ -496,18 +453,6 @@ def save_distill_checkpoint(path: str, tm: TrainedModel, trainer: Trainer) -> se
     extra = {"trainer": state, "adapters": objective.get("adapters") or {}, "adapter_optimizer": rest,
              "baseline": objective.get("baseline"), "warned": objective.get("warned") or []}
     return ser.save_training_checkpoint(path, trainer.model, optimizer, extra, checkpoints.model_metadata(tm))
-
-
-class _Autosave:
-    """A training checkpoint after every epoch (written atomically: a crash keeps the last complete one)."""
-
-    def __init__(self, path: str, tm: TrainedModel) -> None:
-        self.path, self.tm = path, tm
-        self.trainer: Trainer | None = None
-
-    def on_epoch(self, event: Any) -> None:
-        assert self.trainer is not None
-        save_distill_checkpoint(self.path, self.tm, self.trainer)
 
 
 def _resume_metadata(path: str) -> dict[str, Any]:
