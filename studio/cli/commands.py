@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from studio.backend.core.config_merge import merge_config
 from studio.backend.core.errors import StudioError, ValidationError
+from studio.backend.core.formatting import format_bytes
 from studio.backend.core.handler import RunControl
-from studio.backend.core.handler_utils import format_bytes, merge_config
 from studio.backend.core.project import Project, key_line, load_project, project_lines
 from studio.backend.core.requests import (
     DataSpec,

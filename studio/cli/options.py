@@ -281,7 +281,7 @@ def add_data_flags(parser: argparse.ArgumentParser, datasets: Sequence[str], *, 
 
 def data_spec(args: argparse.Namespace, base: DataSpec, datasets: Sequence[str]) -> DataSpec:
     """``base`` (a project's data or the defaults) with the data flags laid over it."""
-    from studio.backend.core.handler_utils import merge_config
+    from studio.backend.core.config_merge import merge_config
 
     partial = given(args, "data")
     spec_text = partial.pop("spec", None)

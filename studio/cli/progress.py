@@ -27,7 +27,7 @@ from studio.backend.core.events import (
     RunWarning,
     StepStats,
 )
-from studio.backend.core.handler_utils import format_duration
+from studio.backend.core.formatting import format_duration
 
 __all__ = ["TerminalProgress", "LineProgress", "JsonEvents", "choose_progress", "format_metrics"]
 

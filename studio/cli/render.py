@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from studio.backend.core.handler_utils import format_bytes, format_count, format_duration
+from studio.backend.core.formatting import format_bytes, format_count, format_duration
 from studio.cli.progress import format_metrics
 
 __all__ = ["training_summary", "evaluation", "predictions", "prediction_rows", "data_summary", "model_summary",

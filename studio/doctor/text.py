@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from studio.backend.core.handler_utils import format_bytes
+from studio.backend.core.formatting import format_bytes
 
 __all__ = ["format_report"]
 

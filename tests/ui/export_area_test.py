@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 from ui_helpers import wait_idle, wait_run
 
-from studio.backend.core.handler_utils import format_bytes
+from studio.backend.core.formatting import format_bytes
 
 
 def _save_to(monkeypatch: pytest.MonkeyPatch, path: pathlib.Path) -> None:

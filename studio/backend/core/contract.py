@@ -18,7 +18,7 @@ from typing import Any, ClassVar, TypeVar, Union
 
 from studio.backend.core.errors import ValidationError
 
-__all__ = ["Contract", "contract_registry"]
+__all__ = ["Contract", "contract_registry", "round_trip"]
 
 C = TypeVar("C", bound="Contract")
 
@@ -98,6 +98,11 @@ class Contract:
                 )
             return target.from_dict(data)  # type: ignore[return-value]
         return cls.from_dict(data)
+
+
+def round_trip(obj: C) -> C:
+    """Encode to JSON and back; equal to ``obj`` for every contract (used by tests and logs)."""
+    return type(obj).from_json(obj.to_json())
 
 
 def decode_any(text: str) -> Contract:

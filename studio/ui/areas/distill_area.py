@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.backend.core.events import EpochStats, RunStarted, StepStats
-from studio.backend.core.handler_utils import format_bytes, format_count, format_duration
+from studio.backend.core.formatting import format_bytes, format_count, format_duration
 from studio.backend.core.requests import DistillConfig, LoadRequest, ModelSpec
 from studio.backend.core.results import Catalogue, LoadResult
 from studio.ui import dialogs

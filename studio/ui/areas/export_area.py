@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.backend.core.handler_utils import format_bytes
+from studio.backend.core.formatting import format_bytes
 from studio.backend.core.requests import DataSpec, ExportRequest, LoadRequest, ModelSpec, SaveRequest
 from studio.backend.core.results import ExportResult, FileResult, LoadResult
 from studio.ui import dialogs

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.backend.core.handler_utils import format_bytes, format_count
+from studio.backend.core.formatting import format_bytes, format_count
 from studio.backend.core.requests import InspectModelRequest, ModelSpec
 from studio.backend.core.results import Catalogue, DataSummary, ModelSummary
 from studio.ui.errors import error_text

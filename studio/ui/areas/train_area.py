@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.backend.core.events import RunStarted, RunWarning, StepStats
-from studio.backend.core.handler_utils import format_duration
+from studio.backend.core.formatting import format_duration
 from studio.backend.core.requests import RuntimeConfig, TrainConfig, TrainRequest
 from studio.backend.core.results import Catalogue
 from studio.ui import dialogs

@@ -13,7 +13,7 @@ from PySide6.QtCore import Signal, Slot
 from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QWidget
 
-from studio.backend.core.handler_utils import format_bytes
+from studio.backend.core.formatting import format_bytes
 
 __all__ = ["DeviceSelector", "device_label"]
 

@@ -8,8 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from studio.backend.core.config_merge import merge_config
+from studio.backend.core.contract import round_trip
 from studio.backend.core.errors import ValidationError
-from studio.backend.core.handler_utils import format_bytes, format_count, format_duration, merge_config, round_trip
+from studio.backend.core.formatting import format_bytes, format_count, format_duration
 from studio.backend.core.requests import DataSpec, ModelSpec, TrainConfig, TrainRequest
 
 finite = st.floats(allow_nan=False, allow_infinity=False)
