@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.backend.core.errors import ValidationError
-from studio.backend.core.handler_utils import format_bytes
+from studio.backend.core.formatting import format_bytes
 from studio.backend.core.requests import LoadRequest, SaveRequest
 from studio.cli.context import Context
 from studio.cli.exit_codes import OK
