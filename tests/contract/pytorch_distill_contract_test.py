@@ -38,7 +38,7 @@ from studio.backend.core.requests import (
 )
 from studio.backend.core.results import DistillResult
 from studio.backend.core.stats_delivery import EventStream
-from studio.backend.pytorch import checkpoints
+from studio.backend.pytorch import model_files
 from studio.backend.pytorch.distill import file_sha256
 from studio.backend.pytorch.model_store import store
 
@@ -129,8 +129,8 @@ def test_distill_returns_what_train_returns_plus_the_teachers_metrics(registry, 
 
 # == REQ-H17 =======================================================================================
 def renamed_teacher(source: str, path: pathlib.Path, **changes) -> str:
-    tm = checkpoints.load_trained(source)
-    checkpoints.save_trained(str(path), dataclasses.replace(tm, extra_metadata={}, **changes))
+    tm = model_files.load_trained(source)
+    model_files.save_trained(str(path), dataclasses.replace(tm, extra_metadata={}, **changes))
     return str(path)
 
 
@@ -316,7 +316,7 @@ def test_the_result_compares_teacher_student_and_baseline_on_the_same_validation
         evaluated = registry.call("pytorch", "evaluate", EvaluateRequest(model=ref, split="val"))
         assert rows[role]["accuracy"] == evaluated.metrics["accuracy"], role
         assert rows[role]["latency_ms"] > 0
-        module = store.get(ref).module if role != "teacher" else checkpoints.load_trained(ref).module
+        module = store.get(ref).module if role != "teacher" else model_files.load_trained(ref).module
         assert rows[role]["params"] == sum(p.numel() for p in module.parameters())
     assert rows["teacher"]["size_bytes"] == os.path.getsize(teacher["path"])
     for role in ("student", "baseline"):

@@ -9,7 +9,7 @@ import pytest
 
 from studio.backend.core.errors import OutOfMemoryError, TrainingError, ValidationError
 from studio.backend.core.requests import DataSpec, DistillRequest, ModelSpec, SaveRequest, TrainConfig, TrainRequest
-from studio.backend.pytorch import checkpoints, distributed, run_setup
+from studio.backend.pytorch import distributed, model_files, run_setup
 from studio.backend.pytorch.distill import handler as distill_handler
 
 DATA = DataSpec(name="iris")
@@ -27,7 +27,7 @@ def teacher_path(registry, tmp_path_factory) -> str:  # noqa: ANN001
 def _record_writes(monkeypatch: pytest.MonkeyPatch, folder: pathlib.Path) -> list[str]:
     """The checkpoint writes into ``folder`` (distillation also saves models to a temporary folder to size them)."""
     written: list[str] = []
-    for module, name in ((checkpoints, "save_trained"), (distill_handler, "save_distill_checkpoint")):
+    for module, name in ((model_files, "save_trained"), (distill_handler, "save_distill_checkpoint")):
         real = getattr(module, name)
         monkeypatch.setattr(module, name, lambda path, *a, _real=real, **k: (written.append(path) if str(path).startswith(str(folder)) else None)
                             or _real(path, *a, **k))

@@ -52,11 +52,11 @@ def test_inspect_data_previews_exactly_the_samples_asked_for(backend) -> None:  
 @pytest.mark.req("REQ-U04")
 def test_a_checkpoint_interval_saves_after_the_first_epoch_then_at_most_that_often(
         backend, monkeypatch, tmp_path: pathlib.Path) -> None:  # noqa: ANN001
-    from studio.backend.pytorch import checkpoints
+    from studio.backend.pytorch import model_files
 
     saved = []
-    real = checkpoints.save_trained
-    monkeypatch.setattr(checkpoints, "save_trained", lambda *a, **k: saved.append(a[0]) or real(*a, **k))
+    real = model_files.save_trained
+    monkeypatch.setattr(model_files, "save_trained", lambda *a, **k: saved.append(a[0]) or real(*a, **k))
     path = tmp_path / "auto.safetensors"
     train = backend.get("pytorch", "train")
     train(TrainRequest(config=TrainConfig(epochs=3), checkpoint_path=str(path), checkpoint_interval_s=3600))

@@ -1,7 +1,7 @@
 """Property-based fuzzing of every file reader a person can point Studio at (REQ-H11, REQ-D02, REQ-D04, REQ-S05, REQ-U13).
 
 The CSV and NumPy loaders (``load_data``), the checkpoint loader behind the ``load`` handler
-(``checkpoints.load_trained``) and the project-file reader (``load_project``) are fed random bytes
+(``model_files.load_trained``) and the project-file reader (``load_project``) are fed random bytes
 and mutated valid files (bytes flipped, inserted, deleted, duplicated, cut). Checkpoints are also
 mutated one level up, in their JSON documents, and rewritten with valid checksums, which is where a
 deliberately edited file lands. The property: only ``StudioError`` subclasses escape, with a code
@@ -29,8 +29,8 @@ from safetensors import safe_open
 
 from studio.backend.core.errors import StudioError
 from studio.backend.core.requests import DataSpec, SaveRequest
-from studio.backend.pytorch import checkpoints
 from studio.backend.pytorch import data as data_lib
+from studio.backend.pytorch import model_files
 from studio.backend.pytorch.serialization import container
 
 EXAMPLES = int(os.environ.get("STUDIO_FUZZ_EXAMPLES", "60"))
@@ -214,7 +214,7 @@ def _load_checkpoint(path: pathlib.Path) -> object:
     from studio.backend.pytorch.model_store import store
 
     before = dict(store._models)
-    result = expect_studio_error(lambda: checkpoints.load_trained(str(path)), ("checkpoint.",))
+    result = expect_studio_error(lambda: model_files.load_trained(str(path)), ("checkpoint.",))
     assert dict(store._models) == before
     return result
 

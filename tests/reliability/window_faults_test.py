@@ -22,8 +22,8 @@ from pytorch_serialization_unit_test import temps
 from reliability_helpers import RUN_TIMEOUT_MS, os_thread_names
 
 from studio.backend.core.requests import LoadRequest
-from studio.backend.pytorch import checkpoints
 from studio.backend.pytorch import data as data_lib
+from studio.backend.pytorch import model_files
 from studio.backend.pytorch import models as model_lib
 from studio.backend.pytorch.serialization import container
 
@@ -176,7 +176,7 @@ def _fault(source: str, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
         def refuse(path, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
             raise PermissionError(13, "Permission denied", path)
 
-        monkeypatch.setattr(checkpoints, "save_trained", refuse)
+        monkeypatch.setattr(model_files, "save_trained", refuse)
         return "train.callback_failed", "The callback EpochCheckpoint.on_epoch failed"
     _failing_forward(monkeypatch, SystemExit(3))  # user code (a model plugin) calling sys.exit
     return "studio.internal", "Something went wrong inside Studio"

@@ -40,8 +40,8 @@ from studio.backend.core.requests import (
     TrainRequest,
 )
 from studio.backend.core.stats_delivery import EventStream
-from studio.backend.pytorch import checkpoints, handlers
 from studio.backend.pytorch import data as data_lib
+from studio.backend.pytorch import handlers, model_files
 from studio.backend.pytorch import models as model_lib
 from studio.backend.pytorch import serialization as ser
 from studio.backend.pytorch.distill import (
@@ -869,7 +869,7 @@ def untrained_teacher(path: pathlib.Path) -> str:
     tm = TrainedModel(module=model_lib.build_model(spec, (1, 8, 8), 10, seed=0), spec=spec, input_shape=(1, 8, 8),
                       num_outputs=10, task="classification", class_names=tuple(bundle.class_names),
                       preprocessing=prep.to_dict(), config=TrainConfig(epochs=1))
-    checkpoints.save_trained(str(path), tm)
+    model_files.save_trained(str(path), tm)
     return str(path)
 
 
@@ -1003,7 +1003,7 @@ def test_the_checkpoint_records_the_teacher_by_path_and_hash_and_holds_none_of_i
     meta = ser.read_metadata(resumed["part_ckpt"])["distillation"]
     assert meta["teacher_sha256"] == file_sha256(resumed["teacher"])
     assert meta["teacher_path"] == str(resumed["teacher"].absolute())
-    teacher = checkpoints.load_trained(str(resumed["teacher"])).module.state_dict()
+    teacher = model_files.load_trained(str(resumed["teacher"])).module.state_dict()
     stored = tensors_of(resumed["part_ckpt"])
     for name, tensor in teacher.items():
         assert not any(t.shape == tensor.shape and torch.equal(t, tensor) for t in stored.values()), name

@@ -9,8 +9,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from studio.backend.core.running_stats import RunningStats
 from studio.backend.core.stats_delivery import ChartHistory, Coalescer, EventStream
+from studio.backend.pytorch.trainer.running_stats import RunningStats
 
 
 class FakeClock:

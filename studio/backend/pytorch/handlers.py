@@ -40,8 +40,8 @@ from studio.backend.core.results import (
     ReleaseResult,
     TrainResult,
 )
-from studio.backend.pytorch import checkpoints
 from studio.backend.pytorch import data as data_lib
+from studio.backend.pytorch import model_files
 from studio.backend.pytorch import models as model_lib
 from studio.backend.pytorch import serialization as ser
 from studio.backend.pytorch.deploy import export_trained
@@ -135,13 +135,13 @@ def train(request: TrainRequest, *, events: EventSink | None = None, control: Ru
         num_outputs=int(bundle.num_outputs), task=bundle.task, class_names=tuple(bundle.class_names),
         preprocessing=data.prep.to_dict(), data=request.data, config=request.config,
     )
-    callbacks = [EpochCheckpoint(request.checkpoint_path, lambda path: checkpoints.save_trained(
+    callbacks = [EpochCheckpoint(request.checkpoint_path, lambda path: model_files.save_trained(
         path, tm, training_state=True), interval)] if request.checkpoint_path else []
     augmenter = data_lib.augmenter_from_spec(request.data.augment, bundle.input_kind, request.data.options)
     augment = augmenter.seeded(request.runtime.seed) if augmenter is not None else None  # training batches only
     if previous is not None:
         _check_fits(previous, bundle)
-        trainer = checkpoints.trainer_for(previous, request.config, events=events, control=control, device=device,
+        trainer = model_files.trainer_for(previous, request.config, events=events, control=control, device=device,
                                           callbacks=callbacks, augment=augment)
     else:
         module = model_lib.build_model(request.model, tuple(bundle.input_shape), int(bundle.num_outputs),
@@ -156,7 +156,7 @@ def train(request: TrainRequest, *, events: EventSink | None = None, control: Ru
 
 def _previous_run(request: TrainRequest, device: torch.device) -> TrainedModel | None:
     if request.resume_from:
-        return checkpoints.load_trained(request.resume_from, device)
+        return model_files.load_trained(request.resume_from, device)
     if request.continue_from:
         return resolve_model(request.continue_from)
     return None
@@ -165,7 +165,7 @@ def _previous_run(request: TrainRequest, device: torch.device) -> TrainedModel |
 def resolve_model(ref: str) -> TrainedModel:
     """A model handle from train/load, or the path of a checkpoint to load."""
     if isinstance(ref, str) and ref not in store and ref.endswith(".safetensors") and Path(ref).exists():
-        return checkpoints.load_trained(ref)
+        return model_files.load_trained(ref)
     return store.get(ref)
 
 
@@ -175,7 +175,7 @@ def save(request: SaveRequest, **_: Any) -> FileResult:
     require_request(request, SaveRequest)
     check_target(request.path, suffixes=(".safetensors",))
     tm = resolve_model(request.model)
-    info = checkpoints.save_trained(request.path, tm, training_state=request.training_state)
+    info = model_files.save_trained(request.path, tm, training_state=request.training_state)
     extra: dict[str, Any] = {"training_state": request.training_state}
     if request.model_card:
         card = ser.write_model_card(info.path)
@@ -194,7 +194,7 @@ def load(request: LoadRequest, **_: Any) -> LoadResult:
                                   field="into")
         target = resolve_model(request.into)
         weights = ser.import_state_dict(request.path)
-        module = checkpoints.build_from_metadata(checkpoints.model_metadata(target)["model"])
+        module = model_files.build_from_metadata(model_files.model_metadata(target)["model"])
         try:
             module.load_state_dict(weights, strict=True)
         except RuntimeError as exc:
@@ -205,10 +205,10 @@ def load(request: LoadRequest, **_: Any) -> LoadResult:
                           preprocessing=target.preprocessing, data=target.data, config=target.config,
                           source_path=request.path)
     else:
-        tm = checkpoints.load_trained(request.path, device)
+        tm = model_files.load_trained(request.path, device)
     handle = store.put(tm)
     return LoadResult(model=handle, path=str(Path(request.path).resolve()), size_bytes=Path(request.path).stat().st_size,
-                      metadata=checkpoints.model_metadata(tm))
+                      metadata=model_files.model_metadata(tm))
 
 
 @handler_errors("export")

@@ -34,8 +34,8 @@ from studio.backend.core.events import Event, RunStarted, RunWarning
 from studio.backend.core.handler import EventSink, RunControl
 from studio.backend.core.requests import DistillConfig, DistillRequest
 from studio.backend.core.results import DistillResult, TrainResult
-from studio.backend.pytorch import checkpoints, run_setup
 from studio.backend.pytorch import data as data_lib
+from studio.backend.pytorch import model_files, run_setup
 from studio.backend.pytorch import models as model_lib
 from studio.backend.pytorch import serialization as ser
 from studio.backend.pytorch.distill.adapters import Adapters
@@ -391,7 +391,7 @@ def _compare(ensemble: TeacherEnsemble, infos: list[TeacherInfo], refs: list[str
         module, info = ensemble.teachers[i].module, infos[i]
         tprep = data_lib.Preprocessing.from_dict(info.preprocessing) if info.preprocessing else None
         size += Path(info.path).stat().st_size if info.path else \
-            saved_size(lambda p, r=refs[i]: checkpoints.save_trained(p, store.get(r)))
+            saved_size(lambda p, r=refs[i]: model_files.save_trained(p, store.get(r)))
         latency += measure_latency(module, tprep.apply(raw_x) if tprep else raw_x, device)
         modules.append(module)
     rows = [comparison_row("teacher", task, teacher_metrics, modules, size, latency)]
@@ -402,7 +402,7 @@ def _compare(ensemble: TeacherEnsemble, infos: list[TeacherInfo], refs: list[str
             continue
         metrics = evaluate_on(tm.module, inputs, raw_y, task, names, prep.inverse_target)
         row = comparison_row(role, task, metrics, [tm.module],
-                             saved_size(lambda p, t=tm: checkpoints.save_trained(p, t)),
+                             saved_size(lambda p, t=tm: model_files.save_trained(p, t)),
                              measure_latency(tm.module, inputs, device))
         rows.append(row)
         scores[role] = row
@@ -452,7 +452,7 @@ def save_distill_checkpoint(path: str, tm: TrainedModel, trainer: Trainer) -> se
     optimizer, rest = _split_optimizer(trainer.optimizer, _trainable_model_params(trainer))
     extra = {"trainer": state, "adapters": objective.get("adapters") or {}, "adapter_optimizer": rest,
              "baseline": objective.get("baseline"), "warned": objective.get("warned") or []}
-    return ser.save_training_checkpoint(path, trainer.model, optimizer, extra, checkpoints.model_metadata(tm))
+    return ser.save_training_checkpoint(path, trainer.model, optimizer, extra, model_files.model_metadata(tm))
 
 
 def _resume_metadata(path: str) -> dict[str, Any]:
@@ -480,7 +480,7 @@ def _check_teachers_unchanged(meta: dict[str, Any], infos: list[TeacherInfo], pa
 
 
 def _resume(trainer: Trainer, path: str, device: torch.device) -> None:
-    model, state = ser.load_training_checkpoint(path, checkpoints.build_from_metadata, device, restore_rng=False)
+    model, state = ser.load_training_checkpoint(path, model_files.build_from_metadata, device, restore_rng=False)
     n = _trainable_model_params(trainer)
     trainer.load_state_dict({
         **state["trainer"],

@@ -157,7 +157,7 @@ def load_teacher(ref: str, device: torch.device | str = "cpu") -> tuple[FrozenTe
         tm = store.get(ref)
         module = copy.deepcopy(tm.module)  # never freeze, move or switch the model the store holds
         return FrozenTeacher(module.to(device)), _info(tm, ref, None, state_sha256(module))
-    from studio.backend.pytorch import checkpoints
+    from studio.backend.pytorch import model_files
 
     path = Path(ref).expanduser().absolute()
     try:
@@ -165,7 +165,7 @@ def load_teacher(ref: str, device: torch.device | str = "cpu") -> tuple[FrozenTe
             raise CheckpointError(f"There is no checkpoint file at {str(path)!r}.", code="checkpoint.not_found",
                                   field="path", value=str(path))
         sha = file_sha256(path)
-        tm = checkpoints.load_trained(str(path), device)
+        tm = model_files.load_trained(str(path), device)
     except StudioError as exc:
         raise type(exc)(f"The teacher {str(path)!r} could not be loaded: {exc.message}", code=exc.code,
                         field="teacher", value=str(path), hint=exc.hint) from exc

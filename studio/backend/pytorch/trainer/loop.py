@@ -71,9 +71,9 @@ from studio.backend.core.events import (
 )
 from studio.backend.core.handler import EventSink, RunControl
 from studio.backend.core.requests import TrainConfig
-from studio.backend.core.running_stats import RunningStats
 from studio.backend.pytorch.distributed import DistContext
 from studio.backend.pytorch.distributed import current as distributed_context
+from studio.backend.pytorch.trainer.running_stats import RunningStats
 
 from .batching import EpochPlan, epoch_order
 from .callbacks import CallbackList

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from studio.backend.core.running_stats import RunningStats
+from studio.backend.pytorch.trainer.running_stats import RunningStats
 
 __all__ = [
     "FORMAT",
