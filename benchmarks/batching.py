@@ -1,6 +1,8 @@
-"""``batching_speedup``: one epoch of Studio's in-memory batching against ``DataLoader(TensorDataset)``.
+"""``batching_speedup``: one epoch of the trainer's batching against ``DataLoader(TensorDataset)``.
 
-Both sides produce the same shuffled batches of digits-sized data (input 1x8x8, batch 64) and
+Studio's side is exactly what ``Trainer`` does per epoch (``trainer/batching.py``): the seeded
+``epoch_order``, ``EpochPlan.step_batches`` and one ``index_select`` per tensor per batch. Both
+sides produce the same-sized shuffled batches of digits-sized data (input 1x8x8, batch 64) and
 touch every batch (a sum), so the work compared is batching alone. Interleaved A B A B after a
 warm-up; the figure is the median DataLoader time over the median Studio time (goal >= 10).
 """
@@ -13,10 +15,23 @@ import time
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from studio.backend.pytorch.data import InMemoryBatches
+from studio.backend.pytorch.trainer.batching import EpochPlan, epoch_order
 
 
-def _studio_epoch(batches: InMemoryBatches, epoch: int) -> float:
+class _TrainerBatches:
+    """The trainer's per-epoch batching of in-memory tensors, without the step."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int = 0) -> None:
+        self.x, self.y, self.seed = x, y, seed
+        self.plan = EpochPlan(len(x), batch_size)
+
+    def epoch(self, epoch: int):  # noqa: ANN201 - a generator of batches
+        for micro in self.plan.step_batches(epoch_order(self.seed, epoch, len(self.x))):
+            for index in micro:
+                yield self.x.index_select(0, index), self.y.index_select(0, index)
+
+
+def _studio_epoch(batches: _TrainerBatches, epoch: int) -> float:
     total = 0.0
     for xb, _ in batches.epoch(epoch):
         total += float(xb[0, 0, 0, 0])
@@ -34,7 +49,7 @@ def measure(n: int = 1797, batch_size: int = 64, repeats: int = 15) -> dict:
     generator = torch.Generator().manual_seed(0)
     x = torch.rand((n, 1, 8, 8), generator=generator)
     y = torch.randint(0, 10, (n,), generator=generator)
-    batches = InMemoryBatches(x, y, batch_size, shuffle=True, seed=0)
+    batches = _TrainerBatches(x, y, batch_size)
     loader = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True,
                         generator=torch.Generator().manual_seed(0))
     _studio_epoch(batches, 0)

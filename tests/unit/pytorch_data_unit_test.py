@@ -22,7 +22,6 @@ from studio.backend.pytorch.data import (  # noqa: I001 - modules, not names
     Augmenter,
     DiskImageBatches,
     DiskImageData,
-    InMemoryBatches,
     LoadedData,
     Preprocessing,
     arrays_to_data,
@@ -33,7 +32,6 @@ from studio.backend.pytorch.data import (  # noqa: I001 - modules, not names
     epoch_permutation,
     fit_preprocessing,
     load_data,
-    make_batches,
     read_csv_table,
     split_data,
     split_indices,
@@ -603,23 +601,21 @@ def test_on_disk_statistics_equal_in_memory_statistics(tmp_path):
 
 @pytest.mark.req("REQ-D07")
 def test_in_memory_epochs_are_seeded_permutations_cut_by_indexing():
-    x = torch.arange(50, dtype=torch.float32).unsqueeze(1)
-    y = torch.arange(50)
-    batches = InMemoryBatches(x, y, 8, seed=7)
-    assert len(batches) == 7
-    first = torch.cat([yb for _, yb in batches.epoch(3)])
+    """What the trainer does per epoch: a seeded order, cut into steps of micro-batches by indexing."""
+    from studio.backend.pytorch.trainer.batching import EpochPlan, epoch_order
+
+    plan = EpochPlan(50, 8)
+    assert (plan.micro_batches, plan.steps) == (7, 7) and EpochPlan(50, 8, accumulate=2).steps == 4
+    first = epoch_order(7, 3, 50)
     assert sorted(first.tolist()) == list(range(50))
     torch.manual_seed(123)  # the global random state has no say
-    assert torch.equal(torch.cat([yb for _, yb in InMemoryBatches(x, y, 8, seed=7).epoch(3)]), first)
-    assert not torch.equal(torch.cat([yb for _, yb in batches.epoch(4)]), first)
-    assert not torch.equal(torch.cat([yb for _, yb in InMemoryBatches(x, y, 8, seed=8).epoch(3)]), first)
-    assert torch.equal(first, batches.order(3)) and torch.equal(first, epoch_permutation(50, 7, 3))
-    resumed = torch.cat([yb for _, yb in batches.epoch(3, start_batch=4)])
+    assert torch.equal(epoch_order(7, 3, 50), first)
+    assert not torch.equal(epoch_order(7, 4, 50), first) and not torch.equal(epoch_order(8, 3, 50), first)
+    assert torch.equal(first, epoch_permutation(50, 7, 3))
+    steps = [torch.cat(micro) for micro in plan.step_batches(first)]
+    assert torch.equal(torch.cat(steps), first) and [len(s) for s in steps] == [8] * 6 + [2]
+    resumed = torch.cat([torch.cat(micro) for micro in plan.step_batches(first, start=4)])
     assert torch.equal(resumed, first[32:])
-    for xb, yb in batches.epoch(0):
-        assert torch.equal(xb[:, 0].long(), yb)
-    dropped = InMemoryBatches(x, y, 8, seed=7, drop_last=True)
-    assert len(dropped) == 6 and [len(yb) for _, yb in dropped.epoch(0)] == [8] * 6
 
 
 @pytest.mark.req("REQ-D07")
@@ -636,22 +632,24 @@ def test_on_disk_batches_equal_in_memory_batches(tmp_path, workers):
     memory = load_data(DataSpec(source="images", path=str(root), options={"size": 6, "grayscale": True}))
     disk = load_data(DataSpec(source="images", path=str(root), options={"size": 6, "grayscale": True, "on_disk": True}))
     s = split_data(memory, 0.2, 0.0, 1)
+    batches = DiskImageBatches(disk, s.train, 4, seed=9, workers=workers)
     for epoch in (0, 1):
-        a = list(make_batches(memory, s, "train", 4, seed=9).epoch(epoch))
-        b = list(make_batches(disk, s, "train", 4, seed=9, workers=workers).epoch(epoch))
-        assert len(a) == len(b) == 3
-        for (xa, ya), (xb, yb) in zip(a, b):
-            assert torch.equal(ya, yb) and torch.allclose(xa, xb, atol=1e-6)
-    assert isinstance(make_batches(disk, s, "val", 4, workers=workers), DiskImageBatches)
+        order = s.train[epoch_permutation(len(s.train), 9, epoch)]
+        read = list(batches.epoch(epoch))
+        assert len(read) == len(batches) == 3
+        for b, (xb, yb) in enumerate(read):
+            index = order[4 * b:4 * b + 4]
+            assert torch.equal(yb, memory.y[index]) and torch.allclose(xb, memory.x[index], atol=1e-6)
 
 
 @pytest.mark.req("REQ-D07")
-def test_evaluation_batches_keep_their_order():
-    data = builtin("iris")
-    s = split_data(data, 0.2, 0.0, 0)
-    val = make_batches(data, s, "val", 7, seed=1)
-    assert torch.equal(torch.cat([yb for _, yb in val.epoch(0)]), data.y[s.val])
-    assert torch.equal(torch.cat([yb for _, yb in val.epoch(5)]), data.y[s.val])
+def test_unshuffled_batches_keep_their_order(tmp_path):
+    disk = load_data(DataSpec(source="images", path=str(image_folder(tmp_path / "pets", per_class=5)),
+                              options={"size": 6, "on_disk": True}))
+    s = split_data(disk, 0.4, 0.0, 0)
+    val = DiskImageBatches(disk, s.val, 3, shuffle=False, workers=0)
+    assert torch.equal(torch.cat([yb for _, yb in val.epoch(0)]), disk.y[s.val])
+    assert torch.equal(torch.cat([yb for _, yb in val.epoch(5)]), disk.y[s.val])
 
 
 # ---------------------------------------------------------------- REQ-D08 summary
@@ -708,23 +706,3 @@ def test_augmentation_is_seeded_and_keeps_shape_and_dtype():
         Augmenter.from_options({"rotation": 90})
     assert augmenter_from_spec(True, "image", {"augment": {"noise": 0.0}}) == Augmenter(noise=0.0)
     assert augmenter_from_spec(True, "vector") is None and augmenter_from_spec(False, "image") is None
-
-
-@pytest.mark.req("REQ-D09")
-def test_only_training_batches_are_augmented_and_epochs_differ():
-    data = builtin("shapes", samples=30)
-    s = split_data(data, 0.2, 0.0, 0)
-    aug = Augmenter()
-    plain = list(make_batches(data, s, "train", 8, seed=2).epoch(0))
-    augmented = list(make_batches(data, s, "train", 8, seed=2, augment=aug).epoch(0))
-    again = list(make_batches(data, s, "train", 8, seed=2, augment=aug).epoch(0))
-    later = list(make_batches(data, s, "train", 8, seed=2, augment=aug).epoch(1))
-    assert all(torch.equal(ya, yb) for (_, ya), (_, yb) in zip(plain, augmented))
-    assert not any(torch.equal(xa, xb) for (xa, _), (xb, _) in zip(plain, augmented))
-    assert all(torch.equal(xa, xb) for (xa, _), (xb, _) in zip(augmented, again))
-    assert not torch.equal(augmented[0][0], later[0][0])
-    val = list(make_batches(data, s, "val", 8, seed=2, augment=aug).epoch(0))
-    assert torch.equal(torch.cat([xb for xb, _ in val]), data.x[s.val])
-    table = builtin("iris")
-    rows = make_batches(table, split_data(table, 0.2, 0.0, 0), "train", 16, augment=aug)
-    assert rows.augment is None  # tabular data are never augmented

@@ -1,9 +1,10 @@
 """On-disk image batches (REQ-D07): a torch DataLoader with workers reads each batch's files.
 
 The sampler hands the DataLoader whole batches of indices in the order of
-:func:`epoch_permutation`, exactly as :class:`InMemoryBatches` cuts them, so an image folder
-read from disk gives the same batches, in the same order, as the same folder loaded in memory.
-Normalisation and augmentation run on the assembled batch in the main process.
+:func:`epoch_permutation` (the trainer's epoch order), so an image folder read from disk gives
+the same batches, in the same order, as the same folder loaded in memory. The batches are the
+raw pixels: fitting the normalisation reads them (training itself takes on-disk inputs through
+:mod:`disk_inputs`, which normalises and lets the trainer augment).
 """
 
 from __future__ import annotations
@@ -13,15 +14,23 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from studio.backend.core.errors import DataError
-from studio.backend.pytorch.data.augment import Augmenter
-from studio.backend.pytorch.data.batching import batch_spans, check_batch_size
+from studio.backend.core.errors import DataError, ValidationError
 from studio.backend.pytorch.data.images import read_image
-from studio.backend.pytorch.data.preprocessing import Preprocessing
-from studio.backend.pytorch.data.seeding import derive_seed, epoch_permutation
+from studio.backend.pytorch.data.seeding import epoch_permutation
 from studio.backend.pytorch.data.types import DiskImageData
 
 __all__ = ["ImageFileDataset", "DiskImageBatches"]
+
+
+def check_batch_size(batch_size: int) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValidationError(f"batch_size must be a whole number >= 1, not {batch_size!r}.", field="batch_size",
+                              value=batch_size)
+
+
+def batch_spans(n: int, batch_size: int, drop_last: bool) -> list[tuple[int, int]]:
+    stop = (n // batch_size) * batch_size if drop_last else n
+    return [(a, min(a + batch_size, n)) for a in range(0, stop, batch_size)]
 
 
 class ImageFileDataset(Dataset):
@@ -57,16 +66,13 @@ class _EpochBatchSampler(Sampler[list[int]]):
 
 
 class DiskImageBatches:
-    """Same interface as :class:`InMemoryBatches` for a :class:`DiskImageData` subset."""
+    """The raw ``(x, y)`` batches of a :class:`DiskImageData` subset, per epoch, read by DataLoader workers."""
 
     def __init__(self, data: DiskImageData, indices: torch.Tensor, batch_size: int, *, shuffle: bool = True,
-                 seed: int = 0, drop_last: bool = False, augment: Augmenter | None = None,
-                 preprocessing: Preprocessing | None = None, workers: int = 2) -> None:
+                 seed: int = 0, drop_last: bool = False, workers: int = 2) -> None:
         check_batch_size(batch_size)
         self.dataset = ImageFileDataset(data, indices)
         self.seed = int(seed)
-        self.augment = augment
-        self.preprocessing = preprocessing
         self.sampler = _EpochBatchSampler(len(self.dataset), batch_size, shuffle, self.seed, drop_last)
         self.loader = DataLoader(self.dataset, batch_sampler=self.sampler, num_workers=max(0, int(workers)),
                                  persistent_workers=False)
@@ -81,7 +87,6 @@ class DiskImageBatches:
     def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         self.sampler.epoch, self.sampler.start_batch = epoch, start_batch
         iterator = iter(self.loader)
-        b = start_batch
         try:
             while True:
                 try:
@@ -93,11 +98,6 @@ class DiskImageBatches:
                         raise
                     message = exc.message.strip().splitlines()[-1].split("] ", 1)[-1]
                     raise DataError(message, code="data.bad_image", field="path") from exc
-                if self.preprocessing is not None:
-                    xb = self.preprocessing.apply(xb)
-                if self.augment is not None:
-                    xb = self.augment(xb, derive_seed(self.seed, epoch, b))
-                b += 1
                 yield xb, yb
         finally:
             # Stop the workers now: after an error (or an epoch left early) the iterator lives on in the

@@ -1,7 +1,7 @@
 """Derived seeds and the epoch order: pure functions of (seed, epoch[, batch]), so any epoch or batch replays.
 
 The epoch order is the trainer's :func:`studio.backend.pytorch.trainer.batching.epoch_order`
-(the single source of order, REQ-D07): in-memory training, :class:`InMemoryBatches` and the
+(the single source of order, REQ-D07): in-memory training and the
 on-disk image loader all visit samples in exactly that order.
 """
 
