@@ -19,6 +19,8 @@ import sys
 import time
 import traceback
 
+from benchmarks import _compare
+
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
 MODULES = [p.stem for p in sorted(HERE.glob("*.py")) if not p.stem.startswith("_")]
@@ -91,7 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats (under 5 minutes)")
     parser.add_argument("--only", nargs="*", default=None, help=f"modules to run: {', '.join(MODULES)}")
+    parser.add_argument("--compare", metavar="OLD.json", default=None,
+                        help="after the run, print each figure beside OLD's and flag moves beyond the noise band")
     args = parser.parse_args(argv)
+    baseline = _compare.load(args.compare) if args.compare else None
     started = time.perf_counter()
     results: dict[str, dict] = {}
     failed = []
@@ -124,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     write_atomic(out, json.dumps({**previous, **results, "_meta": meta}, indent=2, sort_keys=True) + "\n")
     merged = {**previous, **results}
     write_atomic(ROOT / "docs" / "benchmarks.md", render_docs(merged, meta))
+    if baseline is not None:
+        print(f"\nagainst {args.compare}:")
+        print("\n".join(_compare.compare_table(baseline, results)))
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
